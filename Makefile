@@ -1,0 +1,55 @@
+# Referendum: `make run` starts the whole application, `make test` runs the whole suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+DEV_ENV := DEBUG=1
+TEST_ENV := DEBUG=1 \
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/referendum} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
+	SECRET_KEY=test-secret-key-that-is-long-enough-for-django-checks \
+	CREDENTIAL_PEPPER=test-pepper-0123456789abcdef0123456789 \
+	VAR_DIR=$(CURDIR)/var/test \
+	DJANGO_ALLOW_ASYNC_UNSAFE=true
+
+.PHONY: run test test-fast lint migrate seed messages clean
+
+.venv/.installed: pyproject.toml
+	test -d .venv || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+.venv/.installed-test: .venv/.installed pyproject.toml
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+migrate: .venv/.installed
+	$(PY) -m referendum.dev services
+	$(DEV_ENV) $(PY) -m referendum.ensure_db
+	$(DEV_ENV) $(PY) manage.py migrate --no-input -v0
+
+seed: migrate
+	$(DEV_ENV) $(PY) manage.py seed_demo
+
+run: seed
+	$(DEV_ENV) $(PY) -m referendum.dev run
+
+lint: .venv/.installed-test
+	.venv/bin/ruff check .
+
+test: .venv/.installed-test lint
+	$(PY) -m referendum.dev services --require
+	$(PY) -m referendum.dev browser
+	$(TEST_ENV) $(PY) -m pytest
+
+test-fast: .venv/.installed-test
+	$(PY) -m referendum.dev services --require
+	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser"
+
+messages: .venv/.installed
+	$(DEV_ENV) $(PY) manage.py makemessages -l ru --ignore ".venv/*" --ignore "var/*" --ignore "tests/*"
+	$(DEV_ENV) $(PY) manage.py makemessages -d djangojs -l ru --ignore ".venv/*" --ignore "var/*" --ignore "staticfiles/*"
+	$(DEV_ENV) $(PY) manage.py compilemessages
+
+clean:
+	rm -rf .venv var/test staticfiles

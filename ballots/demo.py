@@ -1,0 +1,80 @@
+"""Demo data for a first run: one open poll per region and a file of unused voting codes."""
+
+import csv
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from regions.services import seed_regions
+
+from . import codes
+from .models import Credential, Option, Poll
+from .services import issue_codes
+
+QUESTIONS_RU = {
+    "siberia": "Поддерживаете ли вы независимость Сибири?",
+    "urals": "Поддерживаете ли вы независимость Урала?",
+    "kaliningrad": "Поддерживаете ли вы независимость Калининграда?",
+    "krasnodar": "Поддерживаете ли вы независимость Краснодарского края?",
+    "ingria": "Поддерживаете ли вы независимость Ингрии?",
+}
+ANSWERS = [("Yes", "Да"), ("No", "Нет")]
+DEMO_CODES_PER_POLL = 20
+MIN_UNUSED_DEMO_CODES = 10
+
+
+def demo_codes_path():
+    return settings.VAR_DIR / "demo-codes.csv"
+
+
+@transaction.atomic
+def seed_demo_polls():
+    """Every region gets an open demo poll (closing in 30 days) unless it already has a poll."""
+    now = timezone.now()
+    polls = []
+    for region in seed_regions():
+        poll = region.polls.order_by("id").first()
+        if poll is None:
+            poll = Poll.objects.create(
+                region=region,
+                question_en=f"Do you support the independence of {region.name_en}?",
+                question_ru=QUESTIONS_RU[region.slug],
+                opens_at=now - timedelta(minutes=1),
+                closes_at=now + timedelta(days=30),
+                state=Poll.State.OPEN,
+            )
+            for ordering, (en, ru) in enumerate(ANSWERS):
+                Option.objects.create(poll=poll, label_en=en, label_ru=ru, ordering=ordering)
+        polls.append(poll)
+    return polls
+
+
+def ensure_demo_codes(polls):
+    """Keep at least MIN_UNUSED_DEMO_CODES unused codes per open demo poll in var/demo-codes.csv."""
+    path = demo_codes_path()
+    rows = []
+    if path.exists():
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    unused_hashes = set(
+        bytes(h)
+        for h in Credential.objects.filter(
+            code_hash__in=[codes.hash_code(codes.normalize_code(r["code"])) for r in rows], used=False
+        ).values_list("code_hash", flat=True)
+    )
+    rows = [r for r in rows if codes.hash_code(codes.normalize_code(r["code"])) in unused_hashes]
+    for poll in polls:
+        if poll.phase() != "open":
+            continue
+        have = sum(1 for r in rows if r["poll"] == str(poll.id))
+        if have < MIN_UNUSED_DEMO_CODES:
+            _, issued = issue_codes(poll, DEMO_CODES_PER_POLL)
+            rows += [{"region": poll.region.slug, "poll": str(poll.id), "code": c} for c in issued]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["region", "poll", "code"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path, len(rows)

@@ -1,0 +1,77 @@
+"""Refusals of the ballot services: a stable machine code, an HTTP status and a message."""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class BallotError(Exception):
+    code = "refused"
+    status = 400
+    message = _("Your ballot could not be accepted.")
+
+    def __init__(self, message=None):
+        if message is not None:
+            self.message = message
+        super().__init__(str(self.code))
+
+
+class MalformedCode(BallotError):
+    code = "code_malformed"
+    status = 400
+    message = _(
+        "This does not look like a voting code. A code has 20 letters and digits, "
+        "for example K7QM-2XWP-9HTR-4FZA-8B3D. Please check it and try again."
+    )
+
+
+class CodeUnknown(BallotError):
+    code = "code_unknown"
+    status = 403
+    message = _("This voting code is not valid. Please check that you typed it correctly.")
+
+
+class CodeForOtherPoll(BallotError):
+    code = "code_other_poll"
+    status = 403
+    message = _("This voting code belongs to another region's referendum. Please choose that region.")
+
+
+class CodeRevoked(BallotError):
+    code = "code_revoked"
+    status = 403
+    message = _("This voting code has been withdrawn by the organizers and can no longer be used.")
+
+
+class CodeAlreadyUsed(BallotError):
+    code = "code_used"
+    status = 409
+    message = _("This code has already been used. Each code can vote only once.")
+
+
+class BadOption(BallotError):
+    code = "bad_option"
+    status = 400
+    message = _("Please choose one of the answers listed for this question.")
+
+
+class PollNotFound(BallotError):
+    code = "poll_not_found"
+    status = 404
+    message = _("There is no such referendum.")
+
+
+class PollNotOpen(BallotError):
+    code = "poll_not_open"
+    status = 409
+    message = _("Voting in this referendum has not started yet.")
+
+
+class PollPaused(BallotError):
+    code = "poll_paused"
+    status = 409
+    message = _("Voting in this referendum is paused for now. Please try again later.")
+
+
+class PollClosed(BallotError):
+    code = "poll_closed"
+    status = 409
+    message = _("Voting in this referendum is closed.")

@@ -1,0 +1,20 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ballots.errors import PollNotFound
+
+
+class StateCommand(BaseCommand):
+    service = None
+    verb = ""
+
+    def add_arguments(self, parser):
+        parser.add_argument("poll_id", type=int)
+
+    def handle(self, *args, poll_id, **options):
+        try:
+            poll = type(self).service(poll_id)
+        except PollNotFound:
+            raise CommandError(f"There is no poll {poll_id}.") from None
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Poll {poll.id} ({poll.region.slug}) is now {poll.state}.")

@@ -1,0 +1,149 @@
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+
+def in_russian():
+    return (get_language() or "en").startswith("ru")
+
+
+class Poll(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SCHEDULED = "scheduled", _("scheduled")
+        OPEN = "open", _("open")
+        PAUSED = "paused", _("paused")
+        CLOSED = "closed", _("closed")
+
+    # The states in which ballots are accepted, if the database clock is inside the window.
+    ACCEPTING = (State.SCHEDULED, State.OPEN)
+
+    region = models.ForeignKey("regions.Region", on_delete=models.PROTECT, related_name="polls")
+    question_en = models.TextField(_("question in English"))
+    question_ru = models.TextField(_("question in Russian"))
+    opens_at = models.DateTimeField(_("opens at"))
+    closes_at = models.DateTimeField(_("closes at"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["region__ordering", "opens_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="poll_window_positive"),
+            models.CheckConstraint(
+                condition=Q(state__in=["draft", "scheduled", "open", "paused", "closed"]),
+                name="poll_state_known",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.region.name_en}: {self.question_en[:60]}"
+
+    @property
+    def question(self):
+        return self.question_ru if in_russian() else self.question_en
+
+    def phase(self, now=None):
+        """What a voter sees: draft, not_yet_open, open, paused or closed."""
+        now = now or timezone.now()
+        if self.state == self.State.DRAFT:
+            return "draft"
+        if self.state == self.State.CLOSED or now >= self.closes_at:
+            return "closed"
+        if self.state == self.State.PAUSED:
+            return "paused"
+        if now < self.opens_at:
+            return "not_yet_open"
+        return "open"
+
+
+class Option(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="options")
+    label_en = models.CharField(_("answer in English"), max_length=200)
+    label_ru = models.CharField(_("answer in Russian"), max_length=200)
+    ordering = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["ordering", "id"]
+
+    def __str__(self):
+        return self.label_en
+
+    @property
+    def label(self):
+        return self.label_ru if in_russian() else self.label_en
+
+
+class CodeBatch(models.Model):
+    """Voting codes issued together, e.g. printed for one distribution channel."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="code_batches")
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"batch {self.id} of poll {self.poll_id} ({self.size} codes)"
+
+
+class Credential(models.Model):
+    """A voting code, stored only as HMAC-SHA256(pepper, normalized code). No ballot points here."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="credentials")
+    batch = models.ForeignKey(CodeBatch, on_delete=models.PROTECT, related_name="credentials")
+    code_hash = models.BinaryField(max_length=32, unique=True)
+    used = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Exact(Length("code_hash"), 32), name="credential_hash_32_bytes"),
+        ]
+
+    def __str__(self):
+        return f"credential {self.id} of poll {self.poll_id}"
+
+
+class Ballot(models.Model):
+    """An accepted vote. Random id, coarse time, no link to its credential or its voter.
+
+    The ledger fields stay empty until sealing gives the ballot its position in the poll's
+    hash chain.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots")
+    option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="+")
+    tracker_hash = models.BinaryField(max_length=32, unique=True)
+    cast_hour = models.DateTimeField(help_text="Cast time truncated to the hour.")
+    position = models.PositiveBigIntegerField(null=True, blank=True)
+    prev_hash = models.BinaryField(max_length=32, null=True, blank=True)
+    entry_hash = models.BinaryField(max_length=32, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "position"], name="ballot_position_unique"),
+            models.CheckConstraint(condition=Exact(Length("tracker_hash"), 32), name="ballot_tracker_hash_32_bytes"),
+            models.CheckConstraint(
+                condition=(
+                    Q(position__isnull=True, prev_hash__isnull=True, entry_hash__isnull=True)
+                    | Q(position__gte=1, prev_hash__isnull=False, entry_hash__isnull=False)
+                ),
+                name="ballot_ledger_fields_together",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["poll"], condition=Q(position__isnull=True), name="ballot_unsealed"),
+        ]
+
+    def __str__(self):
+        return f"ballot at position {self.position} of poll {self.poll_id}" if self.position else "unsealed ballot"

@@ -1,0 +1,47 @@
+"""Read paths for the voting pages and the API."""
+
+from django.utils import timezone
+
+from .models import Poll
+
+
+def public_polls():
+    """Every poll that has left draft, with region and options, in display order."""
+    return (
+        Poll.objects.exclude(state=Poll.State.DRAFT)
+        .select_related("region")
+        .prefetch_related("options")
+        .order_by("region__ordering", "opens_at", "id")
+    )
+
+
+def public_poll(poll_id):
+    try:
+        poll_id = int(poll_id)
+    except (TypeError, ValueError):
+        return None
+    return public_polls().filter(pk=poll_id).first()
+
+
+def poll_as_json(poll, lang="en", now=None):
+    now = now or timezone.now()
+    return {
+        "id": poll.id,
+        "region": poll.region.slug,
+        "region_name": poll.region.name_ru if lang == "ru" else poll.region.name_en,
+        "question": poll.question_ru if lang == "ru" else poll.question_en,
+        "question_en": poll.question_en,
+        "question_ru": poll.question_ru,
+        "options": [
+            {
+                "id": o.id,
+                "label": o.label_ru if lang == "ru" else o.label_en,
+                "label_en": o.label_en,
+                "label_ru": o.label_ru,
+            }
+            for o in poll.options.all()
+        ],
+        "state": poll.phase(now),
+        "opens_at": poll.opens_at.isoformat(),
+        "closes_at": poll.closes_at.isoformat(),
+    }

@@ -1,0 +1,139 @@
+import json
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+from django_ratelimit.decorators import ratelimit
+
+from referendum.responses import json_error, refuse
+
+from . import queries, services
+from .errors import BallotError, PollNotFound
+from .forms import BallotForm
+
+
+def _lang():
+    return "ru" if (get_language() or "en").startswith("ru") else "en"
+
+
+def method_not_allowed(request, allowed):
+    return refuse(
+        request,
+        405,
+        "method_not_allowed",
+        _("This address only accepts a submitted form. Nothing was recorded."),
+        headers={"Allow": allowed},
+    )
+
+
+def _poll_not_found(request):
+    error = PollNotFound()
+    return refuse(request, error.status, error.code, error.message)
+
+
+@require_GET
+def home(request):
+    now = timezone.now()
+    polls = [(poll, poll.phase(now)) for poll in queries.public_polls()]
+    return render(request, "ballots/home.html", {"polls": polls})
+
+
+def _vote_page(request, poll, form, error=None, status=200):
+    return render(
+        request,
+        "ballots/vote.html",
+        {"poll": poll, "phase": poll.phase(), "form": form, "error": error},
+        status=status,
+    )
+
+
+@never_cache
+@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+def vote(request, poll_id):
+    """Step one: enter the code and choose; a valid choice leads to the confirmation page."""
+    poll = queries.public_poll(poll_id)
+    if poll is None:
+        return _poll_not_found(request)
+    if request.method not in ("GET", "POST"):
+        return method_not_allowed(request, "GET, POST")
+    if request.method == "GET":
+        return _vote_page(request, poll, BallotForm(poll))
+    form = BallotForm(poll, request.POST)
+    if not form.is_valid():
+        return _vote_page(request, poll, form, status=400)
+    try:
+        checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
+    except BallotError as error:
+        return _vote_page(request, poll, form, error=error.message, status=error.status)
+    return render(
+        request,
+        "ballots/confirm.html",
+        {"poll": poll, "option": checked.option, "code": form.cleaned_data["code"]},
+    )
+
+
+@never_cache
+@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+def cast(request, poll_id):
+    """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
+    if request.method != "POST":
+        return method_not_allowed(request, "POST")
+    poll = queries.public_poll(poll_id)
+    if poll is None:
+        return _poll_not_found(request)
+    form = BallotForm(poll, request.POST)
+    if not form.is_valid():
+        return _vote_page(request, poll, form, status=400)
+    try:
+        tracker = services.cast_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
+    except BallotError as error:
+        return _vote_page(request, poll, form, error=error.message, status=error.status)
+    response = render(request, "ballots/receipt.html", {"poll": poll, "tracker": tracker})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def api_polls(request):
+    lang = _lang()
+    now = timezone.now()
+    return json_response({"polls": [queries.poll_as_json(p, lang, now) for p in queries.public_polls()]})
+
+
+def json_response(data, status=200):
+    return JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+@csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
+@never_cache
+@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+def api_cast(request, poll_id):
+    """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""
+    if request.method != "POST":
+        return method_not_allowed(request, "POST")
+    if request.content_type != "application/json":
+        # Also what keeps cross-site HTML forms out: they cannot send application/json.
+        return json_error(415, "unsupported_media_type", _("Send the ballot as JSON (Content-Type: application/json)."))
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return json_error(400, "invalid_json", _("The request body is not valid JSON."))
+    if not isinstance(payload, dict) or not isinstance(payload.get("code"), str) or "option" not in payload:
+        return json_error(
+            400, "invalid_request", _('Send an object with a "code" (text) and an "option" (the answer\'s id).')
+        )
+    if isinstance(payload["option"], bool) or not isinstance(payload["option"], int | str):
+        return json_error(400, "bad_option", _("Please choose one of the answers listed for this question."))
+    try:
+        tracker = services.cast_ballot(poll_id, payload["code"], payload["option"])
+    except BallotError as error:
+        return json_error(error.status, error.code, error.message)
+    response = json_response({"tracker": tracker}, status=201)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,162 @@
+"""Developer commands used by the Makefile (standard library only, so they run before installs).
+
+  python -m referendum.dev services [--require]   start local PostgreSQL/Redis if installed but down
+  python -m referendum.dev browser                install Debian's chromium if it is missing
+  python -m referendum.dev run                    web server + Celery worker + beat until Ctrl-C
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+
+
+def answers(host, port):
+    try:
+        with socket.create_connection((host, port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(host, port, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answers(host, port):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def start_postgres():
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions or not shutil.which("pg_ctlcluster"):
+        return False
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False
+    )
+    return wait_for("127.0.0.1", 5432)
+
+
+def start_redis():
+    if not shutil.which("redis-server"):
+        return False
+    os.makedirs("/var/lib/redis", exist_ok=True)
+    os.makedirs("/var/log/redis", exist_ok=True)
+    subprocess.run(
+        [
+            "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
+            "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
+            "--logfile", "/var/log/redis/ci.log",
+        ],
+        check=False,
+    )
+    return wait_for("127.0.0.1", 6379)
+
+
+def services(require):
+    missing = []
+    for name, port, start in (("PostgreSQL", 5432, start_postgres), ("Redis", 6379, start_redis)):
+        if answers("127.0.0.1", port):
+            continue
+        print(f"{name} does not answer on 127.0.0.1:{port}; trying to start it.")
+        if not start():
+            missing.append(name)
+    if missing:
+        what = " and ".join(missing)
+        if require:
+            print(
+                f"ERROR: {what} is not running on this machine and could not be started "
+                f"(is it installed? e.g. apt-get install postgresql redis-server). "
+                f"The test suite needs real PostgreSQL (127.0.0.1:5432, user postgres) and Redis "
+                f"(127.0.0.1:6379).",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{what} unavailable: the application will use its embedded mode.")
+    return 0
+
+
+def browser():
+    if os.path.exists("/usr/bin/chromium"):
+        return 0
+    print("Installing Debian's chromium for the browser tests...")
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("ERROR: /usr/bin/chromium is missing; install it: apt-get install chromium", file=sys.stderr)
+        return 1
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    result = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"], check=False, env=env
+    )
+    if result.returncode != 0 or not os.path.exists("/usr/bin/chromium"):
+        print("ERROR: could not install chromium (apt-get install chromium).", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run():
+    """Start gunicorn, one Celery worker and beat; Ctrl-C stops them all."""
+    sys.path.insert(0, ROOT)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referendum.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    port = os.environ.get("PORT", "8000")
+    procs = [
+        [os.path.join(VENV_BIN, "gunicorn"), "referendum.wsgi", "-c", os.path.join(ROOT, "referendum", "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{port}"],
+    ]
+    if not settings.EMBEDDED_TASKS:
+        os.makedirs(settings.VAR_DIR, exist_ok=True)
+        procs += [
+            [os.path.join(VENV_BIN, "celery"), "-A", "referendum", "worker", "--loglevel", "INFO",
+             "--concurrency", "2", "--hostname", "worker@%h"],
+            [os.path.join(VENV_BIN, "celery"), "-A", "referendum", "beat", "--loglevel", "INFO",
+             "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+        ]
+    children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in procs]
+
+    def stop(*_):
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if wait_for("127.0.0.1", int(port), 30):
+        codes = os.path.join(settings.VAR_DIR, "demo-codes.csv")
+        print(f"\n  Referendum is running at http://127.0.0.1:{port}/")
+        print(f"  Demo voting codes: {codes}")
+        print("  Press Ctrl-C to stop the web server, worker and beat.\n", flush=True)
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{os.path.basename(child.args[0])} exited ({child.returncode}); stopping.", file=sys.stderr)
+                stop()
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "services":
+        sys.exit(services(require="--require" in sys.argv))
+    if command == "browser":
+        sys.exit(browser())
+    if command == "run":
+        run()
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)

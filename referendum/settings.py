@@ -1,0 +1,285 @@
+"""Settings for Referendum, read from environment variables (see docs/configuration.md).
+
+Development (DEBUG=1) fills in what is missing: secrets generated once into var/, the local
+PostgreSQL and Redis when they answer, and otherwise an embedded mode (a SQLite file, tasks run
+in-process) announced in one log line. Production (DEBUG unset or 0) refuses to start without
+real secrets and real services.
+"""
+
+import json
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+log = logging.getLogger("referendum.settings")
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def answers(url, default_port):
+    """True when something accepts TCP connections at the URL's host and port."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def dev_secret(name):
+    """A development secret, generated once and kept in var/dev-secrets.json."""
+    path = VAR_DIR / "dev-secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(48)
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored[name]
+
+
+DEBUG = env_bool("DEBUG")
+
+
+def secret(name):
+    value = os.environ.get(name, "")
+    if value:
+        if not DEBUG and len(value) < 32:
+            raise ImproperlyConfigured(f"{name} must be at least 32 characters in production.")
+        return value
+    if DEBUG:
+        return dev_secret(name)
+    raise ImproperlyConfigured(
+        f"{name} is not set. Production (DEBUG unset or 0) refuses to start without it; "
+        "see docs/configuration.md."
+    )
+
+
+SECRET_KEY = secret("SECRET_KEY")
+# The key of HMAC-SHA256 over voting codes: without it a stolen database cannot test codes.
+CREDENTIAL_PEPPER = secret("CREDENTIAL_PEPPER").encode()
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "").split(",")
+    if h.strip()
+]
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set; see docs/configuration.md.")
+
+# --- Services: PostgreSQL and Redis, or the embedded mode for a first try ---
+
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/referendum"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+EMBEDDED_DATABASE = False
+EMBEDDED_TASKS = False
+
+if not DATABASE_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured("DATABASE_URL is not set; see docs/configuration.md.")
+    if answers(LOCAL_DATABASE_URL, 5432):
+        DATABASE_URL = LOCAL_DATABASE_URL
+    else:
+        EMBEDDED_DATABASE = True
+        DATABASE_URL = f"sqlite:///{VAR_DIR / 'embedded.sqlite3'}"
+
+if not REDIS_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured("REDIS_URL is not set; see docs/configuration.md.")
+    if answers(LOCAL_REDIS_URL, 6379):
+        REDIS_URL = LOCAL_REDIS_URL
+    else:
+        EMBEDDED_TASKS = True
+
+if EMBEDDED_DATABASE or EMBEDDED_TASKS:
+    log.warning(
+        "Embedded mode: %s%s%s. Fine for a first look, never for a real vote.",
+        "SQLite file var/embedded.sqlite3 instead of PostgreSQL" if EMBEDDED_DATABASE else "",
+        "; " if EMBEDDED_DATABASE and EMBEDDED_TASKS else "",
+        "tasks run in-process and the cache is local, no Redis" if EMBEDDED_TASKS else "",
+    )
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+
+if EMBEDDED_TASKS:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # django-ratelimit wants a shared cache; in embedded mode there is one process anyway.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "referendum",
+            "OPTIONS": {
+                # A cache outage must not stop voting: errors read as misses (see threat model).
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "referendum.cache"
+
+# --- Celery ---
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = EMBEDDED_TASKS
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Django ---
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "regions",
+    "ballots",
+    "tallying",
+]
+
+MIDDLEWARE = [
+    "referendum.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "referendum.middleware.DatabaseUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "referendum.urls"
+WSGI_APPLICATION = "referendum.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or env_bool("PLAIN_STATIC")
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Sessions live in the database; nothing about a ballot is ever put in a session.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "referendum.views.csrf_failure"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Everything from our own host; no inline script or style.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Request bodies larger than this are refused with 413 before anything parses them.
+MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 16 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# django-ratelimit: limits key on the attempt first; the address only as a loose backstop.
+RATELIMIT_VIEW = "referendum.views.ratelimited"
+RATELIMIT_FAIL_OPEN = True
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+CAST_RATE_PER_ADDRESS = os.environ.get("CAST_RATE_PER_ADDRESS", "600/m")
+
+# Logging: no IP address, user agent, code or tracker is ever written (see tests/test_privacy.py).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+    },
+}
