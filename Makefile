@@ -40,11 +40,11 @@ lint: .venv/.installed-test
 test: .venv/.installed-test lint
 	$(PY) -m referendum.dev services --require
 	$(PY) -m referendum.dev browser
-	$(TEST_ENV) $(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: .venv/.installed-test
 	$(PY) -m referendum.dev services --require
-	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser"
+	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 messages: .venv/.installed
 	$(DEV_ENV) $(PY) manage.py makemessages -l ru --ignore ".venv/*" --ignore "var/*" --ignore "tests/*"
