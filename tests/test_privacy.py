@@ -1,0 +1,200 @@
+"""Privacy by construction: after a full voting flow, neither the database nor the logs hold a
+code, a tracker, an IP address or a user agent, and nothing links a ballot to its credential."""
+
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from tests.factories import make_codes, make_poll, make_region
+
+ROOT = Path(__file__).resolve().parent.parent
+VOTER_ADDRESS = "203.0.113.77"
+PROXY_FORWARDED = "198.51.100.23"
+VOTER_AGENT = "PrivacyProbe/9.9 (marker-ua-7f3c)"
+HEADERS = {"REMOTE_ADDR": VOTER_ADDRESS, "HTTP_USER_AGENT": VOTER_AGENT, "HTTP_X_FORWARDED_FOR": PROXY_FORWARDED}
+
+
+def spellings(value):
+    """Every way a code or tracker could be written down in clear."""
+    normalized = value.replace("-", "")
+    return {value, normalized, value.lower(), normalized.lower()}
+
+
+def full_flow():
+    """Vote through the form and the API, with a refusal of each kind; return codes and trackers."""
+    siberia = make_poll()
+    urals = make_poll(region=make_region("urals", "Urals", "Урал"))
+    form_code, api_code, unused_code = make_codes(siberia, 3)
+    (other_code,) = make_codes(urals, 1)
+    option = siberia.options.first()
+    client = Client(**HEADERS)
+
+    assert client.get(f"/polls/{siberia.id}/").status_code == 200
+    confirm = client.post(f"/polls/{siberia.id}/", {"code": form_code, "option": option.id})
+    assert b"You are about to vote" in confirm.content
+    receipt = client.post(f"/polls/{siberia.id}/cast", {"code": form_code, "option": option.id})
+    form_tracker = re.search(rb'id="tracker">([0-9A-Z-]+)<', receipt.content).group(1).decode()
+
+    api = client.post(
+        f"/api/v1/polls/{siberia.id}/ballots",
+        data=json.dumps({"code": api_code, "option": option.id}),
+        content_type="application/json",
+    )
+    api_tracker = api.json()["tracker"]
+    refusals = [
+        client.post(f"/polls/{siberia.id}/cast", {"code": form_code, "option": option.id}),
+        client.post(f"/polls/{siberia.id}/cast", {"code": other_code, "option": option.id}),
+        client.post(
+            f"/api/v1/polls/{siberia.id}/ballots",
+            data=json.dumps({"code": api_code, "option": option.id}),
+            content_type="application/json",
+        ),
+    ]
+    assert [r.status_code for r in refusals] == [409, 403, 409]
+    secrets_in_clear = [form_code, api_code, unused_code, other_code, form_tracker, api_tracker]
+    return secrets_in_clear
+
+
+def dump_database():
+    db = connection.settings_dict
+    result = subprocess.run(
+        ["pg_dump", "--data-only", "--column-inserts", "-h", db["HOST"] or "127.0.0.1",
+         "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_and_logs_hold_no_code_tracker_address_or_agent(caplog):
+    caplog.set_level(logging.DEBUG)
+    secrets_in_clear = full_flow()
+    dump = dump_database()
+
+    assert "INSERT INTO public.ballots_ballot" in dump  # the dump really holds the ballots
+    assert dump.count("INSERT INTO public.ballots_credential") == 4
+    for value in secrets_in_clear:
+        for spelling in spellings(value):
+            assert spelling not in dump, "a code or tracker is stored in clear"
+            assert spelling not in caplog.text, "a code or tracker was logged"
+    for marker in (VOTER_ADDRESS, PROXY_FORWARDED, VOTER_AGENT, "PrivacyProbe"):
+        assert marker not in dump
+        assert marker not in caplog.text
+    # The refusals were logged (so the checks above did read the application's log output).
+    assert any(r.name == "django.request" and r.status_code == 409 for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_column_links_a_ballot_to_a_credential():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT column_name, data_type FROM information_schema.columns
+            WHERE table_name = 'ballots_ballot' ORDER BY column_name
+            """
+        )
+        columns = dict(cursor.fetchall())
+        cursor.execute(
+            """
+            SELECT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc
+            JOIN information_schema.constraint_column_usage ccu
+              ON tc.constraint_name = ccu.constraint_name
+            WHERE tc.constraint_type = 'FOREIGN KEY'
+              AND tc.table_name IN ('ballots_ballot', 'ballots_credential')
+            """
+        )
+        references = set(cursor.fetchall())
+    assert set(columns) == {
+        "id", "poll_id", "option_id", "tracker_hash", "cast_hour", "position", "prev_hash", "entry_hash",
+    }
+    assert columns["id"] == "uuid"  # random ids: no sequence counts the casts
+    assert ("ballots_ballot", "ballots_credential") not in references
+    assert ("ballots_credential", "ballots_ballot") not in references
+    assert references  # the query does see foreign keys (poll, option, batch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ballot_rows_keep_only_the_hour_and_random_ids():
+    full_flow()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, cast_hour FROM ballots_ballot")
+        rows = cursor.fetchall()
+    assert len(rows) == 2
+    for ballot_id, cast_hour in rows:
+        assert ballot_id.version == 4
+        assert (cast_hour.minute, cast_hour.second, cast_hour.microsecond) == (0, 0, 0)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_web_server_access_log_holds_no_address_agent_code_or_tracker(tmp_path):
+    """The real gunicorn with our config, in front of the test database."""
+    poll = make_poll()
+    (code,) = make_codes(poll, 1)
+    option = poll.options.first()
+    db = connection.settings_dict
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        CREDENTIAL_PEPPER=settings.CREDENTIAL_PEPPER.decode(),
+        WEB_CONCURRENCY="1",
+    )
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "referendum.wsgi", "-c", "referendum/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        headers = {"User-Agent": VOTER_AGENT, "X-Forwarded-For": PROXY_FORWARDED, "Content-Type": "application/json"}
+        request = urllib.request.Request(
+            f"{base}/api/v1/polls/{poll.id}/ballots",
+            data=json.dumps({"code": code, "option": option.id}).encode(),
+            headers=headers,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            tracker = json.load(response)["tracker"]
+        again = urllib.request.Request(request.full_url, data=request.data, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(again, timeout=10)
+        assert refused.value.code == 409
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    output = log_path.read_text()
+    access_lines = [line for line in output.splitlines() if '"POST /api/v1/polls' in line]
+    assert len(access_lines) == 2, output  # the access log is on, and it logged both requests
+    for line in access_lines:
+        assert "127.0.0.1" not in line
+    for marker in (PROXY_FORWARDED, VOTER_AGENT, "PrivacyProbe", *spellings(code), *spellings(tracker)):
+        assert marker not in output
