@@ -84,8 +84,9 @@ if not DEBUG and not ALLOWED_HOSTS:
 
 # --- Services: PostgreSQL and Redis, or the embedded mode for a first try ---
 
-LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/referendum"
-LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Development only: where DEBUG=1 looks for PostgreSQL and Redis when DATABASE_URL/REDIS_URL are unset.
+LOCAL_DATABASE_URL = os.environ.get("LOCAL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referendum")
+LOCAL_REDIS_URL = os.environ.get("LOCAL_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -112,7 +113,7 @@ if not REDIS_URL:
 if EMBEDDED_DATABASE or EMBEDDED_TASKS:
     log.warning(
         "Embedded mode: %s%s%s. Fine for a first look, never for a real vote.",
-        "SQLite file var/embedded.sqlite3 instead of PostgreSQL" if EMBEDDED_DATABASE else "",
+        f"SQLite file {VAR_DIR / 'embedded.sqlite3'} instead of PostgreSQL" if EMBEDDED_DATABASE else "",
         "; " if EMBEDDED_DATABASE and EMBEDDED_TASKS else "",
         "tasks run in-process and the cache is local, no Redis" if EMBEDDED_TASKS else "",
     )
@@ -243,6 +244,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
