@@ -11,7 +11,10 @@ class BallotError(Exception):
     def __init__(self, message=None):
         if message is not None:
             self.message = message
-        super().__init__(str(self.code))
+        super().__init__(self.code)
+
+    def __str__(self):
+        return str(self.message)
 
 
 class MalformedCode(BallotError):
@@ -75,3 +78,17 @@ class PollClosed(BallotError):
     code = "poll_closed"
     status = 409
     message = _("Voting in this referendum is closed.")
+
+
+class LifecycleError(BallotError):
+    """A poll state change that the lifecycle does not allow; the message says why."""
+
+    code = "lifecycle"
+    status = 409
+    message = _("This change is not possible in the poll's current state.")
+
+
+class NotAllowed(BallotError):
+    code = "not_allowed"
+    status = 403
+    message = _("You do not manage this region.")

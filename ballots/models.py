@@ -147,3 +147,35 @@ class Ballot(models.Model):
 
     def __str__(self):
         return f"ballot at position {self.position} of poll {self.poll_id}" if self.position else "unsealed ballot"
+
+
+class AuditEntry(models.Model):
+    """One organizer action, public and append-only (a database trigger refuses UPDATE/DELETE)."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("created the poll")
+        EDIT = "edit", _("edited the poll")
+        SCHEDULE = "schedule", _("scheduled the poll")
+        OPEN = "open", _("opened the poll")
+        PAUSE = "pause", _("paused the poll")
+        RESUME = "resume", _("resumed the poll")
+        CLOSE = "close", _("closed the poll")
+        EXTEND = "extend", _("extended the closing time")
+        ISSUE_BATCH = "issue_batch", _("issued a batch of codes")
+        REVOKE_BATCH = "revoke_batch", _("revoked a batch of codes")
+        PUBLISH = "publish", _("published the final result")
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    role = models.CharField(max_length=12)
+    organizer = models.CharField(max_length=20, help_text="The organizer's pseudonym, never a name.")
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_entries")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.organizer} {self.action} poll {self.poll_id}"

@@ -4,7 +4,9 @@ import csv
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import codes
 from .errors import (
@@ -13,19 +15,41 @@ from .errors import (
     CodeForOtherPoll,
     CodeRevoked,
     CodeUnknown,
+    LifecycleError,
     MalformedCode,
     PollClosed,
     PollNotFound,
     PollNotOpen,
     PollPaused,
 )
-from .models import Ballot, CodeBatch, Credential, Option, Poll
+from .models import AuditEntry, Ballot, CodeBatch, Credential, Option, Poll
 
 
 @dataclass(frozen=True)
 class CheckedBallot:
     poll: Poll
     option: Option
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an organizer action, as the public audit log names them."""
+
+    role: str
+    pseudonym: str
+
+
+OPERATOR = Actor(role="operator", pseudonym="command-line")
+
+
+def actor_for(organizer):
+    return Actor(role=organizer.role, pseudonym=organizer.pseudonym)
+
+
+def _audit(actor, poll, action, reason="", **detail):
+    AuditEntry.objects.create(
+        role=actor.role, organizer=actor.pseudonym, poll=poll, action=action, reason=reason, detail=detail
+    )
 
 
 def _normalized_code(code):
@@ -50,7 +74,8 @@ def _poll_window(poll_id, lock):
     """
     if connection.vendor == "postgresql":
         sql = (
-            "SELECT state, opens_at <= now(), now() < closes_at FROM ballots_poll WHERE id = %s"
+            "SELECT state, opens_at <= statement_timestamp(), statement_timestamp() < closes_at"
+            " FROM ballots_poll WHERE id = %s"
             + (" FOR SHARE" if lock else "")
         )
         with connection.cursor() as cursor:
@@ -149,7 +174,7 @@ def cast_ballot(poll_id, code, option_id):
 CODE_INSERT_CHUNK = 5000
 
 
-def issue_codes(poll, count):
+def issue_codes(poll, count, actor=OPERATOR):
     """Create a batch of `count` fresh codes for the poll; return (batch, codes in clear).
 
     The codes in clear exist only in the returned list: the database keeps their HMAC.
@@ -159,14 +184,32 @@ def issue_codes(poll, count):
     issued = []
     with transaction.atomic():
         batch = CodeBatch.objects.create(poll=poll, size=count)
+        _audit(actor, poll, AuditEntry.Action.ISSUE_BATCH, batch=batch.id, size=count)
         while len(issued) < count:
-            chunk = [codes.new_code() for _ in range(min(CODE_INSERT_CHUNK, count - len(issued)))]
+            chunk = [codes.new_code() for _i in range(min(CODE_INSERT_CHUNK, count - len(issued)))]
             Credential.objects.bulk_create(
                 Credential(poll=poll, batch=batch, code_hash=codes.hash_code(codes.normalize_code(c)))
                 for c in chunk
             )
             issued.extend(chunk)
     return batch, issued
+
+
+def revoke_batch(batch_id, reason, actor=OPERATOR):
+    """Stop a batch's unused codes from working; ballots already cast with it stay counted."""
+    if not (reason or "").strip():
+        raise LifecycleError(_("Please write the reason for revoking; it is published in the audit log."))
+    with transaction.atomic():
+        batch = CodeBatch.objects.select_for_update().select_related("poll").filter(pk=batch_id).first()
+        if batch is None:
+            raise LifecycleError(_("There is no such batch."))
+        if batch.revoked_at is not None:
+            raise LifecycleError(_("This batch is already revoked."))
+        batch.revoked_at = timezone.now()
+        batch.revoke_reason = reason.strip()
+        batch.save(update_fields=["revoked_at", "revoke_reason"])
+        _audit(actor, batch.poll, AuditEntry.Action.REVOKE_BATCH, reason=batch.revoke_reason, batch=batch.id)
+        return batch
 
 
 def write_codes_csv(issued, path):
@@ -176,34 +219,138 @@ def write_codes_csv(issued, path):
         writer.writerows([c] for c in issued)
 
 
-def _set_state(poll_id, allowed_from, new_state):
+def _locked_poll(poll_id):
+    # FOR UPDATE waits for casts in flight (they hold FOR SHARE on the poll row).
+    poll = Poll.objects.select_for_update().filter(pk=poll_id).first()
+    if poll is None:
+        raise PollNotFound()
+    return poll
+
+
+def _transition(poll_id, actor, allowed_from, new_state, action, refusal, reason="", **changes):
     with transaction.atomic():
-        # FOR UPDATE waits for casts in flight (they hold FOR SHARE on the poll row).
-        poll = Poll.objects.select_for_update().filter(pk=poll_id).first()
-        if poll is None:
-            raise PollNotFound()
+        poll = _locked_poll(poll_id)
         if poll.state not in allowed_from:
-            raise ValueError(f"poll {poll_id} is {poll.state}; cannot become {new_state}")
+            raise LifecycleError(refusal % {"state": poll.get_state_display()})
         poll.state = new_state
-        poll.save(update_fields=["state"])
+        for field, value in changes.items():
+            setattr(poll, field, value)
+        poll.save(update_fields=["state", *changes])
+        if changes:
+            poll.refresh_from_db(fields=list(changes))
+        _audit(actor, poll, action, reason=reason)
         return poll
 
 
-def open_poll(poll_id):
-    """Open a poll now (from draft, scheduled or paused); its window still applies."""
-    return _set_state(
-        poll_id, {Poll.State.DRAFT, Poll.State.SCHEDULED, Poll.State.PAUSED}, Poll.State.OPEN
+def _check_window(opens_at, closes_at):
+    if closes_at <= opens_at:
+        raise LifecycleError(_("The closing time must be after the opening time."))
+
+
+def _check_answers(answers):
+    answers = [(en.strip(), ru.strip()) for en, ru in answers if en.strip() or ru.strip()]
+    if len(answers) < 2 or any(not en or not ru for en, ru in answers):
+        raise LifecycleError(_("A poll needs at least two answers, each in English and in Russian."))
+    return answers
+
+
+def create_poll(actor, region, question_en, question_ru, answers, opens_at, closes_at):
+    """Create a draft poll with its answers (pairs of English and Russian labels)."""
+    _check_window(opens_at, closes_at)
+    answers = _check_answers(answers)
+    with transaction.atomic():
+        poll = Poll.objects.create(
+            region=region, question_en=question_en, question_ru=question_ru,
+            opens_at=opens_at, closes_at=closes_at, state=Poll.State.DRAFT,
+        )
+        Option.objects.bulk_create(
+            Option(poll=poll, label_en=en, label_ru=ru, ordering=i) for i, (en, ru) in enumerate(answers)
+        )
+        _audit(actor, poll, AuditEntry.Action.CREATE)
+        return poll
+
+
+def edit_poll(actor, poll_id, question_en, question_ru, answers, opens_at, closes_at):
+    """Change a poll's question, answers and window: only while it is a draft."""
+    _check_window(opens_at, closes_at)
+    answers = _check_answers(answers)
+    with transaction.atomic():
+        poll = _locked_poll(poll_id)
+        if poll.state != Poll.State.DRAFT:
+            raise LifecycleError(
+                _("This poll is no longer a draft: its question and answers can no longer change.")
+            )
+        poll.question_en, poll.question_ru = question_en, question_ru
+        poll.opens_at, poll.closes_at = opens_at, closes_at
+        poll.save(update_fields=["question_en", "question_ru", "opens_at", "closes_at"])
+        poll.options.all().delete()
+        Option.objects.bulk_create(
+            Option(poll=poll, label_en=en, label_ru=ru, ordering=i) for i, (en, ru) in enumerate(answers)
+        )
+        _audit(actor, poll, AuditEntry.Action.EDIT)
+        return poll
+
+
+def schedule_poll(poll_id, actor=OPERATOR):
+    """A draft becomes scheduled: it accepts ballots by itself from opens_at (database clock)."""
+    return _transition(
+        poll_id, actor, {Poll.State.DRAFT}, Poll.State.SCHEDULED, AuditEntry.Action.SCHEDULE,
+        _("Only a draft can be scheduled; this poll is %(state)s."),
     )
 
 
-def close_poll(poll_id):
+def open_poll(poll_id, actor=OPERATOR):
+    """Open a draft or scheduled poll now (its opening time moves to now if it was later)."""
+    with transaction.atomic():
+        poll = _locked_poll(poll_id)
+        now = timezone.now()
+        # The database clock decides at cast time, so the new opening time is the database's now.
+        changes = {"opens_at": Now()} if poll.opens_at > now else {}
+        if poll.closes_at <= now:
+            raise LifecycleError(_("The closing time has passed; extend it before opening."))
+        return _transition(
+            poll_id, actor, {Poll.State.DRAFT, Poll.State.SCHEDULED}, Poll.State.OPEN,
+            AuditEntry.Action.OPEN, _("Only a draft or scheduled poll can be opened; this poll is %(state)s."),
+            **changes,
+        )
+
+
+def pause_poll(poll_id, reason, actor=OPERATOR):
+    """Emergency stop: no ballot is accepted until resumed. A written reason is required."""
+    if not (reason or "").strip():
+        raise LifecycleError(_("Please write the reason for the pause; it is published in the audit log."))
+    return _transition(
+        poll_id, actor, {Poll.State.SCHEDULED, Poll.State.OPEN}, Poll.State.PAUSED,
+        AuditEntry.Action.PAUSE, _("Only a scheduled or open poll can be paused; this poll is %(state)s."),
+        reason=reason.strip(),
+    )
+
+
+def resume_poll(poll_id, actor=OPERATOR):
+    return _transition(
+        poll_id, actor, {Poll.State.PAUSED}, Poll.State.OPEN, AuditEntry.Action.RESUME,
+        _("Only a paused poll can be resumed; this poll is %(state)s."),
+    )
+
+
+def close_poll(poll_id, actor=OPERATOR):
     """Close a poll now. Casts that committed before stay; none is accepted after this commits."""
-    return _set_state(
-        poll_id,
-        {Poll.State.DRAFT, Poll.State.SCHEDULED, Poll.State.OPEN, Poll.State.PAUSED},
-        Poll.State.CLOSED,
+    return _transition(
+        poll_id, actor, {Poll.State.DRAFT, Poll.State.SCHEDULED, Poll.State.OPEN, Poll.State.PAUSED},
+        Poll.State.CLOSED, AuditEntry.Action.CLOSE, _("This poll is already %(state)s."),
     )
 
 
-def pause_poll(poll_id):
-    return _set_state(poll_id, {Poll.State.SCHEDULED, Poll.State.OPEN}, Poll.State.PAUSED)
+def extend_poll(poll_id, closes_at, actor=OPERATOR):
+    """Move the closing time later: only forward, only while the poll is open or paused."""
+    with transaction.atomic():
+        poll = _locked_poll(poll_id)
+        if poll.state not in (Poll.State.OPEN, Poll.State.PAUSED) or poll.phase() == "closed":
+            raise LifecycleError(_("Only an open or paused poll can be extended."))
+        if closes_at <= poll.closes_at:
+            raise LifecycleError(_("The new closing time must be later than the current one."))
+        previous = poll.closes_at
+        poll.closes_at = closes_at
+        poll.save(update_fields=["closes_at"])
+        _audit(actor, poll, AuditEntry.Action.EXTEND, previous=previous.isoformat(), closes_at=closes_at.isoformat())
+        return poll

@@ -1,3 +1,5 @@
+import secrets
+
 from django.db import models
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -20,3 +22,37 @@ class Region(models.Model):
     @property
     def name(self):
         return self.name_ru if (get_language() or "en").startswith("ru") else self.name_en
+
+
+def new_pseudonym():
+    return "org-" + secrets.token_hex(4)
+
+
+class Organizer(models.Model):
+    """An organizer account's role. The public audit log names only the pseudonym."""
+
+    class Role(models.TextChoices):
+        COORDINATOR = "coordinator", _("coordinator")
+        REGIONAL = "regional", _("regional organizer")
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="organizer")
+    role = models.CharField(_("role"), max_length=12, choices=Role.choices, default=Role.REGIONAL)
+    regions = models.ManyToManyField(Region, blank=True, related_name="organizers")
+    pseudonym = models.CharField(max_length=20, unique=True, default=new_pseudonym, editable=False)
+
+    class Meta:
+        verbose_name = _("organizer")
+        verbose_name_plural = _("organizers")
+
+    def __str__(self):
+        return f"{self.pseudonym} ({self.role})"
+
+    def can_manage_region(self, region_id):
+        if self.role == self.Role.COORDINATOR:
+            return True
+        return self.regions.filter(pk=region_id).exists()
+
+    def managed_regions(self):
+        if self.role == self.Role.COORDINATOR:
+            return Region.objects.all()
+        return self.regions.all()

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ballots.errors import PollNotFound
+from ballots.errors import BallotError, PollNotFound
 
 
 class StateCommand(BaseCommand):
@@ -15,6 +15,6 @@ class StateCommand(BaseCommand):
             poll = type(self).service(poll_id)
         except PollNotFound:
             raise CommandError(f"There is no poll {poll_id}.") from None
-        except ValueError as error:
-            raise CommandError(str(error)) from None
+        except BallotError as error:
+            raise CommandError(str(error.message)) from None
         self.stdout.write(f"Poll {poll.id} ({poll.region.slug}) is now {poll.state}.")
