@@ -1,12 +1,17 @@
 """Demo data for a first run: one open poll per region and a file of unused voting codes."""
 
 import csv
+import secrets
+from base64 import b32encode
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from regions.models import Organizer, Region
 from regions.services import seed_regions
 
 from . import codes
@@ -78,3 +83,43 @@ def ensure_demo_codes(polls):
         writer.writeheader()
         writer.writerows(rows)
     return path, len(rows)
+
+
+DEMO_ORGANIZERS = [("coordinator", "coordinator", []), ("siberia-organizer", "regional", ["siberia"])]
+
+
+def demo_organizers_path():
+    return settings.VAR_DIR / "demo-organizers.txt"
+
+
+@transaction.atomic
+def ensure_demo_organizers():
+    """One coordinator and one regional organizer with known password and TOTP secret (demo only).
+
+    Written to var/demo-organizers.txt; if that file is missing the accounts are reset.
+    """
+    path = demo_organizers_path()
+    if path.exists():
+        return path
+    lines = ["# Demo organizer accounts (development only). Sign in at /console/login", ""]
+    for username, role, region_slugs in DEMO_ORGANIZERS:
+        password = secrets.token_urlsafe(12)
+        user, _created = User.objects.get_or_create(username=username)
+        user.set_password(password)
+        user.save()
+        organizer, _created = Organizer.objects.get_or_create(user=user, defaults={"role": role})
+        organizer.role = role
+        organizer.save()
+        organizer.regions.set(Region.objects.filter(slug__in=region_slugs))
+        TOTPDevice.objects.filter(user=user).delete()
+        device = TOTPDevice.objects.create(user=user, name="demo", confirmed=True)
+        lines += [
+            f"{role}: username {username}  password {password}",
+            f"  TOTP secret (add to an authenticator app): {b32encode(device.bin_key).decode()}",
+            f"  or scan: {device.config_url}",
+            "",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return path

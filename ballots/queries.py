@@ -45,3 +45,17 @@ def poll_as_json(poll, lang="en", now=None):
         "opens_at": poll.opens_at.isoformat(),
         "closes_at": poll.closes_at.isoformat(),
     }
+
+
+def managed_polls(organizer):
+    """The polls (drafts included) of the regions this organizer manages."""
+    return (
+        Poll.objects.filter(region__in=organizer.managed_regions())
+        .select_related("region")
+        .order_by("region__ordering", "-opens_at", "id")
+    )
+
+
+def managed_poll(organizer, poll_id):
+    """One poll if the organizer manages its region, else None (the view answers 404)."""
+    return managed_polls(organizer).filter(pk=poll_id).first()

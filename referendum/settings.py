@@ -165,6 +165,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "regions",
     "ballots",
     "tallying",
@@ -180,6 +182,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "referendum.middleware.DatabaseUnavailableMiddleware",
@@ -231,6 +234,16 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Organizer accounts: password + TOTP (django-otp); sessions end after inactivity.
+LOGIN_URL = "console-login"
+LOGIN_REDIRECT_URL = "console-home"
+SESSION_COOKIE_AGE = int(os.environ.get("CONSOLE_SESSION_SECONDS", 30 * 60))
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+OTP_TOTP_ISSUER = "Referendum"
+OTP_TOTP_THROTTLE_FACTOR = 1
+CONSOLE_LOGIN_RATE = os.environ.get("CONSOLE_LOGIN_RATE", "10/m")
 
 # Sessions live in the database; nothing about a ballot is ever put in a session.
 SESSION_COOKIE_HTTPONLY = True

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 
 from . import views
+
+# The admin also requires the TOTP second factor.
+admin.site.__class__ = OTPAdminSite
 
 handler404 = "referendum.views.not_found"
 handler500 = "referendum.views.server_error"
@@ -10,5 +14,7 @@ urlpatterns = [
     path("", include("ballots.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("console/", include("regions.urls")),
+    path("console/", include("ballots.console_urls")),
     path("admin/", admin.site.urls),
 ]

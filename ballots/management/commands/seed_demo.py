@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from ballots.demo import ensure_demo_codes, seed_demo_polls
+from ballots.demo import ensure_demo_codes, ensure_demo_organizers, seed_demo_polls
 
 
 class Command(BaseCommand):
@@ -11,3 +11,4 @@ class Command(BaseCommand):
         path, count = ensure_demo_codes(polls)
         self.stdout.write(f"{len(polls)} regional polls ready.")
         self.stdout.write(f"Demo voting codes ({count} unused): {path}")
+        self.stdout.write(f"Demo organizer logins (console at /console/): {ensure_demo_organizers()}")
