@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import redis
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,8 +347,8 @@ def test_debug_without_services_falls_back_to_embedded_mode(tmp_path):
 
 def test_debug_uses_local_postgres_and_redis_when_they_answer(tmp_path):
     database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referendum")
-    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
-    env = base_env(tmp_path, DEBUG="1", LOCAL_DATABASE_URL=database, LOCAL_REDIS_URL=redis)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
+    env = base_env(tmp_path, DEBUG="1", LOCAL_DATABASE_URL=database, LOCAL_REDIS_URL=redis_url)
     result = setup_django(
         env,
         "import django; django.setup(); from django.conf import settings;"
@@ -375,6 +376,12 @@ def copy_build_context(target):
         if line.strip() and not line.strip().startswith(("#", "!"))
     ]
     shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(*patterns))
+
+
+# A Redis database of its own: beat queues real tasks there, and they are flushed afterwards.
+COMPOSE_TEST_REDIS_URL = (
+    urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"))._replace(path="/15").geturl()
+)
 
 
 @pytest.fixture
@@ -420,7 +427,7 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
         SECRET_KEY=strong_secret(),
         CREDENTIAL_PEPPER=strong_secret(),
         DATABASE_URL=compose_database,
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"),
+        REDIS_URL=COMPOSE_TEST_REDIS_URL,
         VAR_DIR=str(tmp_path / "var"),
         PYTHONPATH=str(app),
     )
@@ -484,6 +491,8 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
     finally:
         web_log = stop(web)
         beat_log = stop(beat)
+        # Tasks beat queued must not reach a worker of another test.
+        redis.Redis.from_url(COMPOSE_TEST_REDIS_URL).flushdb()
     # The access log records the request, never the client address or user agent.
     assert '"GET / HTTP/1.1" 200' in web_log
     assert "127.0.0.1 " not in web_log.replace(f"127.0.0.1:{port}", "")
