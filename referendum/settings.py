@@ -285,6 +285,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # django-ratelimit: limits key on the attempt first; the address only as a loose backstop.
 RATELIMIT_VIEW = "referendum.views.ratelimited"
 RATELIMIT_FAIL_OPEN = True
+# Behind a reverse proxy every request comes from the proxy: read the client address from a
+# header only our proxy writes (e.g. HTTP_X_REAL_IP), never from a client-supplied X-Forwarded-For.
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 CAST_RATE_PER_ADDRESS = os.environ.get("CAST_RATE_PER_ADDRESS", "600/m")
 
