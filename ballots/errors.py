@@ -92,3 +92,26 @@ class NotAllowed(BallotError):
     code = "not_allowed"
     status = 403
     message = _("You do not manage this region.")
+
+
+class CodesGone(BallotError):
+    """The codes in clear of a batch were handed out once already; no copy is left."""
+
+    code = "codes_gone"
+    status = 410
+    message = _(
+        "The codes of this batch were already downloaded once, and the server kept no copy. "
+        "If that download was lost, revoke this batch and issue a new one."
+    )
+
+
+class RegistrationClosed(BallotError):
+    code = "registration_closed"
+    status = 403
+    message = _("This referendum does not hand out voting codes by e-mail.")
+
+
+class MalformedAddress(BallotError):
+    code = "address_malformed"
+    status = 400
+    message = _("This does not look like an e-mail address. Please check it and try again.")

@@ -31,6 +31,10 @@ class Poll(models.Model):
     closes_at = models.DateTimeField(_("closes at"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
+    email_registration = models.BooleanField(
+        _("e-mail self-registration"), default=False,
+        help_text=_("Voters may ask for a code by e-mail; one code per address."),
+    )
 
     class Meta:
         ordering = ["region__ordering", "opens_at", "id"]
@@ -81,16 +85,47 @@ class Option(models.Model):
 
 
 class CodeBatch(models.Model):
-    """Voting codes issued together, e.g. printed for one distribution channel."""
+    """Voting codes issued together, e.g. printed for one distribution channel.
+
+    A large batch is filled by a Celery task chunk by chunk: `issued` counts the codes that exist
+    so far, never more than `size`. The e-mail batch of a poll grows by one code per registration.
+    """
+
+    class Kind(models.TextChoices):
+        ORGANIZER = "organizer", _("issued by an organizer")
+        EMAIL = "email", _("e-mail self-registration")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for a worker")
+        RUNNING = "running", _("being issued")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
 
     poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="code_batches")
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ORGANIZER)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    issued = models.PositiveIntegerField(default=0)
+    # When the codes in clear left the server (download, or returned to a command); after that
+    # no copy of them is kept anywhere.
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(issued__lte=F("size")), name="codebatch_issued_within_size"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "ready", "failed"]), name="codebatch_status_known"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["organizer", "email"]), name="codebatch_kind_known"),
+            models.UniqueConstraint(
+                fields=["poll"], condition=Q(kind="email", revoked_at__isnull=True),
+                name="codebatch_one_active_email_batch_per_poll",
+            ),
+        ]
 
     def __str__(self):
         return f"batch {self.id} of poll {self.poll_id} ({self.size} codes)"
@@ -179,3 +214,43 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.organizer} {self.action} poll {self.poll_id}"
+
+
+class StoredCodes(models.Model):
+    """One chunk of a batch's codes in clear, encrypted (Fernet), kept only until the download.
+
+    Written in the same transaction as the chunk's credentials, deleted by the one download (or
+    the batch's revocation). See ballots/encryption.py for the key.
+    """
+
+    batch = models.ForeignKey(CodeBatch, on_delete=models.CASCADE, related_name="stored_codes")
+    index = models.PositiveIntegerField()
+    token = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "index"], name="storedcodes_chunk_unique")]
+
+    def __str__(self):
+        return f"encrypted chunk {self.index} of batch {self.batch_id}"
+
+
+class EmailRegistration(models.Model):
+    """An e-mail address that received a code for a poll, kept only as a keyed hash.
+
+    HMAC-SHA256(pepper, purpose ‖ poll ‖ normalized address): enough to refuse a second code,
+    useless to list who registered without the pepper, and different per poll. No time, no link to
+    the credential it led to (written in another transaction, by the worker).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="+")
+    address_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "address_hash"], name="emailregistration_once_per_poll"),
+            models.CheckConstraint(condition=Exact(Length("address_hash"), 32), name="emailregistration_hash_32_bytes"),
+        ]
+
+    def __str__(self):
+        return f"e-mail registration for poll {self.poll_id}"

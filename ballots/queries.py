@@ -1,5 +1,6 @@
 """Read paths for the voting pages and the API."""
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .models import Poll
@@ -59,3 +60,18 @@ def managed_polls(organizer):
 def managed_poll(organizer, poll_id):
     """One poll if the organizer manages its region, else None (the view answers 404)."""
     return managed_polls(organizer).filter(pk=poll_id).first()
+
+
+def poll_batches(poll):
+    """A poll's code batches, newest first, each with `used_count` (codes that cast a ballot)."""
+    return poll.code_batches.annotate(used_count=Count("credentials", filter=Q(credentials__used=True))).order_by(
+        "-created_at", "-id"
+    )
+
+
+def managed_batch(organizer, poll_id, batch_id):
+    """One batch of a poll the organizer manages, with `used_count`, else None (the view answers 404)."""
+    poll = managed_poll(organizer, poll_id)
+    if poll is None:
+        return None
+    return poll_batches(poll).select_related("poll__region").filter(pk=batch_id).first()

@@ -3,17 +3,18 @@
 import csv
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import codes
+from . import codes, encryption
 from .errors import (
     BadOption,
     CodeAlreadyUsed,
     CodeForOtherPoll,
     CodeRevoked,
+    CodesGone,
     CodeUnknown,
     LifecycleError,
     MalformedCode,
@@ -22,7 +23,7 @@ from .errors import (
     PollNotOpen,
     PollPaused,
 )
-from .models import AuditEntry, Ballot, CodeBatch, Credential, Option, Poll
+from .models import AuditEntry, Ballot, CodeBatch, Credential, Option, Poll, StoredCodes
 
 
 @dataclass(frozen=True)
@@ -174,24 +175,31 @@ def cast_ballot(poll_id, code, option_id):
 CODE_INSERT_CHUNK = 5000
 
 
+def _insert_codes(batch, count):
+    """Insert `count` fresh credentials into the batch; return the codes in clear."""
+    chunk = [codes.new_code() for _i in range(count)]
+    Credential.objects.bulk_create(
+        Credential(poll_id=batch.poll_id, batch=batch, code_hash=codes.hash_code(codes.normalize_code(c)))
+        for c in chunk
+    )
+    return chunk
+
+
 def issue_codes(poll, count, actor=OPERATOR):
     """Create a batch of `count` fresh codes for the poll; return (batch, codes in clear).
 
-    The codes in clear exist only in the returned list: the database keeps their HMAC.
+    One transaction. The codes in clear exist only in the returned list: the database keeps their
+    HMAC, and the batch counts as delivered. (The console uses start_batch, which keeps an
+    encrypted copy until the one download.)
     """
     if count < 1:
         raise ValueError("count must be at least 1")
     issued = []
     with transaction.atomic():
-        batch = CodeBatch.objects.create(poll=poll, size=count)
+        batch = CodeBatch.objects.create(poll=poll, size=count, issued=count, delivered_at=timezone.now())
         _audit(actor, poll, AuditEntry.Action.ISSUE_BATCH, batch=batch.id, size=count)
         while len(issued) < count:
-            chunk = [codes.new_code() for _i in range(min(CODE_INSERT_CHUNK, count - len(issued)))]
-            Credential.objects.bulk_create(
-                Credential(poll=poll, batch=batch, code_hash=codes.hash_code(codes.normalize_code(c)))
-                for c in chunk
-            )
-            issued.extend(chunk)
+            issued.extend(_insert_codes(batch, min(CODE_INSERT_CHUNK, count - len(issued))))
     return batch, issued
 
 
@@ -208,6 +216,8 @@ def revoke_batch(batch_id, reason, actor=OPERATOR):
         batch.revoked_at = timezone.now()
         batch.revoke_reason = reason.strip()
         batch.save(update_fields=["revoked_at", "revoke_reason"])
+        # Codes that no longer work need no copy: destroy one not yet downloaded.
+        StoredCodes.objects.filter(batch=batch).delete()
         _audit(actor, batch.poll, AuditEntry.Action.REVOKE_BATCH, reason=batch.revoke_reason, batch=batch.id)
         return batch
 
@@ -354,3 +364,197 @@ def extend_poll(poll_id, closes_at, actor=OPERATOR):
         poll.save(update_fields=["closes_at"])
         _audit(actor, poll, AuditEntry.Action.EXTEND, previous=previous.isoformat(), closes_at=closes_at.isoformat())
         return poll
+
+
+# --- Code batches issued from the console: kept encrypted until their one download ---
+
+MAX_BATCH_SIZE = 1_000_000
+# Up to this many codes are issued within the request; larger batches by a Celery task.
+INLINE_BATCH_LIMIT = 5000
+
+
+def start_batch(poll, count, actor=OPERATOR):
+    """Create a batch of `count` codes whose codes in clear are kept, encrypted, until one download.
+
+    Up to INLINE_BATCH_LIMIT codes are all issued before this returns, in the same transaction as
+    the batch. A larger batch is created pending and filled by a Celery task enqueued after commit
+    (fill_batch); its page shows the progress.
+    """
+    if not 1 <= count <= MAX_BATCH_SIZE:
+        raise LifecycleError(_("A batch holds from 1 to 1,000,000 codes."))
+    with transaction.atomic():
+        # Not locked: a FOR UPDATE on the poll would make casts wait while the codes are made.
+        poll = Poll.objects.get(pk=poll.pk)
+        if poll.phase() == "closed":
+            raise LifecycleError(_("This poll is closed: it needs no more codes."))
+        batch = CodeBatch.objects.create(poll=poll, size=count, status=CodeBatch.Status.PENDING)
+        _audit(actor, poll, AuditEntry.Action.ISSUE_BATCH, batch=batch.id, size=count)
+        if count <= INLINE_BATCH_LIMIT:
+            while _fill_chunk(batch.pk):
+                pass
+            CodeBatch.objects.filter(pk=batch.pk).update(status=CodeBatch.Status.READY)
+        else:
+            from . import tasks
+
+            transaction.on_commit(lambda: tasks.fill_batch.delay(batch.pk))
+    batch.refresh_from_db()
+    return batch
+
+
+def _fill_chunk(batch_id):
+    """Issue the batch's next chunk of codes under its row lock; return how many (0 when done).
+
+    The chunk's credentials, its encrypted copy and the new `issued` count commit together, so a
+    crash loses nothing half-written, and two runs at once never issue more than `size`.
+    """
+    with transaction.atomic():
+        batch = CodeBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.revoked_at is not None or batch.issued >= batch.size:
+            return 0
+        count = min(CODE_INSERT_CHUNK, batch.size - batch.issued)
+        chunk = _insert_codes(batch, count)
+        StoredCodes.objects.create(
+            batch=batch,
+            index=batch.issued // CODE_INSERT_CHUNK,
+            token=encryption.encrypt(encryption.BATCH_CODES, "\n".join(chunk).encode("ascii")),
+        )
+        batch.issued += count
+        batch.save(update_fields=["issued"])
+        return count
+
+
+def fill_batch(batch_id):
+    """Issue the rest of a pending batch, one chunk (CODE_INSERT_CHUNK codes) per transaction.
+
+    Safe to run twice, or twice at once: each chunk is issued under the batch's row lock and
+    counted in the same transaction, so the batch never holds more than its size. Progress is
+    visible (`issued`) after every chunk. A batch revoked meanwhile stops where it is.
+    """
+    started = CodeBatch.objects.filter(
+        pk=batch_id, status__in=[CodeBatch.Status.PENDING, CodeBatch.Status.RUNNING, CodeBatch.Status.FAILED]
+    ).update(status=CodeBatch.Status.RUNNING)
+    if not started:
+        return
+    try:
+        while _fill_chunk(batch_id):
+            pass
+    except Exception:
+        CodeBatch.objects.filter(pk=batch_id).update(status=CodeBatch.Status.FAILED)
+        raise
+    with transaction.atomic():
+        batch = CodeBatch.objects.select_for_update().get(pk=batch_id)
+        batch.status = CodeBatch.Status.READY if batch.issued == batch.size else CodeBatch.Status.FAILED
+        batch.save(update_fields=["status"])
+
+
+@dataclass(frozen=True)
+class DeliveredCodes:
+    """A batch's codes in clear, handed out once: plaintext chunks of codes separated by newlines."""
+
+    batch: CodeBatch
+    chunks: list
+
+    def codes(self):
+        for chunk in self.chunks:
+            yield from chunk.decode("ascii").split("\n")
+
+    def csv_lines(self):
+        yield b"code\n"
+        for chunk in self.chunks:
+            yield chunk + b"\n"
+
+
+def take_batch_codes(batch_id):
+    """Hand out a batch's codes in clear exactly once, destroying the stored copy.
+
+    The stored chunks are read, decrypted and deleted, and the batch marked delivered, in one
+    transaction under the batch's row lock: of two downloads at once, one gets the codes and the
+    other CodesGone. Nothing is deleted unless every chunk decrypts.
+    """
+    with transaction.atomic():
+        batch = CodeBatch.objects.select_for_update().select_related("poll").filter(pk=batch_id).first()
+        if batch is None:
+            raise LifecycleError(_("There is no such batch."))
+        if batch.delivered_at is not None or batch.kind == CodeBatch.Kind.EMAIL:
+            raise CodesGone()
+        if batch.revoked_at is not None:
+            raise LifecycleError(_("This batch is revoked: its codes do not work and were not kept."))
+        if batch.status != CodeBatch.Status.READY:
+            raise LifecycleError(_("This batch is still being issued. Its page shows the progress."))
+        stored = list(StoredCodes.objects.filter(batch=batch).order_by("index").values_list("token", flat=True))
+        chunks = [encryption.decrypt(encryption.BATCH_CODES, token) for token in stored]
+        StoredCodes.objects.filter(batch=batch).delete()
+        batch.delivered_at = timezone.now()
+        batch.save(update_fields=["delivered_at"])
+    return DeliveredCodes(batch=batch, chunks=chunks)
+
+
+def set_email_registration(poll_id, enabled, actor=OPERATOR):
+    """Turn e-mail self-registration on or off for a poll (audited as an edit)."""
+    with transaction.atomic():
+        poll = _locked_poll(poll_id)
+        if poll.state == Poll.State.CLOSED and enabled:
+            raise LifecycleError(_("This poll is closed: it hands out no more codes."))
+        if poll.email_registration == enabled:
+            return poll
+        poll.email_registration = enabled
+        poll.save(update_fields=["email_registration"])
+        _audit(actor, poll, AuditEntry.Action.EDIT, email_registration=enabled)
+        return poll
+
+
+# --- E-mail self-registration: the credential side (see ballots/registration.py) ---
+
+EMAIL_REGISTRATION = Actor(role="system", pseudonym="e-mail-registration")
+
+
+def _locked_email_batch(poll_id):
+    """The poll's active e-mail batch, locked (created, and audited, on first use)."""
+    active = CodeBatch.objects.select_for_update().filter(
+        poll_id=poll_id, kind=CodeBatch.Kind.EMAIL, revoked_at__isnull=True
+    )
+    batch = active.first()
+    if batch is not None:
+        return batch
+    try:
+        with transaction.atomic():
+            batch = CodeBatch.objects.create(
+                poll_id=poll_id, kind=CodeBatch.Kind.EMAIL, size=0, status=CodeBatch.Status.READY,
+                delivered_at=timezone.now(),
+            )
+            _audit(EMAIL_REGISTRATION, batch.poll, AuditEntry.Action.ISSUE_BATCH, batch=batch.id, kind="email")
+            return batch
+    except IntegrityError:  # another worker created it first
+        return active.get()
+
+
+def issue_email_code(poll_id):
+    """One fresh code in the poll's e-mail batch; return (credential id, code in clear).
+
+    Its own transaction, never the one that recorded the address's hash: the database holds no
+    transaction id shared by an address and its code. The batch row lock serializes e-mail codes
+    of one poll, which keeps the batch's counts exact.
+    """
+    with transaction.atomic():
+        batch = _locked_email_batch(poll_id)
+        code = codes.new_code()
+        credential = Credential.objects.create(
+            poll_id=poll_id, batch=batch, code_hash=codes.hash_code(codes.normalize_code(code))
+        )
+        batch.size += 1
+        batch.issued += 1
+        batch.save(update_fields=["size", "issued"])
+    return credential.pk, code
+
+
+def withdraw_email_code(credential_id):
+    """Delete an unused e-mail code that never reached its voter (the mail failed)."""
+    with transaction.atomic():
+        credential = Credential.objects.select_for_update().filter(pk=credential_id, used=False).first()
+        if credential is None:
+            return
+        batch = CodeBatch.objects.select_for_update().get(pk=credential.batch_id)
+        credential.delete()
+        batch.size -= 1
+        batch.issued -= 1
+        batch.save(update_fields=["size", "issued"])

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import registration_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("polls/<int:poll_id>/", views.vote, name="vote"),
     path("polls/<int:poll_id>/cast", views.cast, name="cast"),
+    path("polls/<int:poll_id>/register", registration_views.register, name="register"),
     path("api/v1/polls", views.api_polls, name="api-polls"),
     path("api/v1/polls/<int:poll_id>/ballots", views.api_cast, name="api-cast"),
 ]
