@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import qrcode
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.contrib.auth.models import User
@@ -236,6 +237,22 @@ def test_another_regions_organizer_gets_404_on_every_batch_url_and_changes_nothi
     # Without signing in, every batch URL leads to the login page.
     for method, url, data in attempts:
         assert getattr(Client(), method)(url, data)["Location"].startswith("/console/login")
+
+
+def test_qr_svg_draws_exactly_the_modules_of_the_qr_code():
+    data = "https://vote.example.org/polls/12/#code=K7QM-2XWP-9HTR-4FZA-8B3D"
+    svg = str(qr_svg(data))
+    reference = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, mask_pattern=2)
+    reference.add_data(data)
+    reference.make(fit=True)
+    matrix = reference.get_matrix()
+    size = len(matrix)
+    assert f'viewBox="0 0 {size} {size}"' in svg
+    drawn = set()
+    for x, y, width in re.findall(r"M(\d+) (\d+)h(\d+)v1h-\3z", svg):
+        drawn |= {(int(x) + i, int(y)) for i in range(int(width))}
+    assert drawn == {(x, y) for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark}
+    assert "style" not in svg and "<script" not in svg
 
 
 # --- large batches: chunked, idempotent, through the real worker ---
