@@ -1,6 +1,7 @@
 """State changes of polls, codes and ballots. Each function is one transaction."""
 
 import csv
+import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -394,11 +395,19 @@ def start_batch(poll, count, actor=OPERATOR):
                 pass
             CodeBatch.objects.filter(pk=batch.pk).update(status=CodeBatch.Status.READY)
         else:
-            from . import tasks
-
-            transaction.on_commit(lambda: tasks.fill_batch.delay(batch.pk))
+            transaction.on_commit(lambda: _enqueue_fill(batch.pk))
     batch.refresh_from_db()
     return batch
+
+
+def _enqueue_fill(batch_id):
+    from . import tasks
+
+    try:
+        tasks.fill_batch.delay(batch_id)
+    except Exception as error:  # the broker is down: say so on the batch page rather than wait forever
+        logging.getLogger(__name__).warning("Could not queue batch %s (%s).", batch_id, type(error).__name__)
+        CodeBatch.objects.filter(pk=batch_id, status=CodeBatch.Status.PENDING).update(status=CodeBatch.Status.FAILED)
 
 
 def _fill_chunk(batch_id):
