@@ -12,7 +12,7 @@ from ballots.models import Ballot, Credential
 from tests.factories import make_codes, make_poll
 
 CASTERS = 8
-CODES_PER_CASTER = 60
+CODES_PER_CASTER = 150
 
 
 @pytest.mark.django_db(transaction=True)
