@@ -10,6 +10,7 @@ def wants_json(request):
 
 def json_error(status, code, message, headers=None):
     response = JsonResponse({"error": code, "message": str(message)}, status=status)
+    response["Cache-Control"] = "no-store"  # a refusal is about one request: never cache it
     for name, value in (headers or {}).items():
         response[name] = value
     return response
