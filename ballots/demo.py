@@ -18,6 +18,7 @@ from . import codes
 from .models import Credential, Option, Poll
 from .services import issue_codes
 
+QUESTIONS_EN = {"urals": "Do you support the independence of the Urals?"}
 QUESTIONS_RU = {
     "siberia": "Поддерживаете ли вы независимость Сибири?",
     "urals": "Поддерживаете ли вы независимость Урала?",
@@ -44,7 +45,7 @@ def seed_demo_polls():
         if poll is None:
             poll = Poll.objects.create(
                 region=region,
-                question_en=f"Do you support the independence of {region.name_en}?",
+                question_en=QUESTIONS_EN.get(region.slug, f"Do you support the independence of {region.name_en}?"),
                 question_ru=QUESTIONS_RU[region.slug],
                 opens_at=now - timedelta(minutes=1),
                 closes_at=now + timedelta(days=30),
