@@ -155,6 +155,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+SEAL_INTERVAL_SECONDS = float(os.environ.get("SEAL_INTERVAL_SECONDS", 2))
+CELERY_BEAT_SCHEDULE = {
+    "seal-open-polls": {
+        "task": "tallying.seal_open_polls",
+        "schedule": SEAL_INTERVAL_SECONDS,
+        # A run that waited longer than an interval is superseded by the next one.
+        "options": {"expires": max(SEAL_INTERVAL_SECONDS, 1)},
+    },
+}
 
 # --- E-mail (codes for e-mail self-registration): console in development, SMTP in production ---
 

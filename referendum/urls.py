@@ -12,6 +12,7 @@ handler500 = "referendum.views.server_error"
 
 urlpatterns = [
     path("", include("ballots.urls")),
+    path("", include("tallying.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     path("console/", include("regions.urls")),

@@ -1,0 +1,51 @@
+from django.db import models
+
+
+def genesis_hash():
+    return bytes(32)
+
+
+class PollHead(models.Model):
+    """Where a poll's ledger ends: the last sealed position and its entry hash."""
+
+    poll = models.OneToOneField("ballots.Poll", on_delete=models.PROTECT, primary_key=True, related_name="head")
+    position = models.PositiveBigIntegerField(default=0)
+    head_hash = models.BinaryField(max_length=32, default=genesis_hash)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"head of poll {self.poll_id} at {self.position}"
+
+
+class OptionCount(models.Model):
+    """Sealed ballots per answer; always equal to a recount of the poll's ledger."""
+
+    poll = models.ForeignKey("ballots.Poll", on_delete=models.PROTECT, related_name="+")
+    option = models.ForeignKey("ballots.Option", on_delete=models.PROTECT, related_name="+")
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["poll", "option"], name="optioncount_unique")]
+
+    def __str__(self):
+        return f"{self.count} for option {self.option_id}"
+
+
+class Snapshot(models.Model):
+    """The counts and ledger head after a sealing run that changed something."""
+
+    poll = models.ForeignKey("ballots.Poll", on_delete=models.PROTECT, related_name="snapshots")
+    taken_at = models.DateTimeField()
+    counts = models.JSONField(help_text="{option id: count}")
+    total = models.PositiveBigIntegerField()
+    position = models.PositiveBigIntegerField()
+    head_hash = models.BinaryField(max_length=32)
+    signature = models.BinaryField(null=True, blank=True)
+    is_final = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["poll", "taken_at", "id"]
+        indexes = [models.Index(fields=["poll", "taken_at"], name="snapshot_poll_time")]
+
+    def __str__(self):
+        return f"snapshot of poll {self.poll_id} at {self.position}"

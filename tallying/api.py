@@ -1,0 +1,73 @@
+"""Public, read-only JSON API of the tallies (docs/api.md)."""
+
+import hashlib
+import json
+from datetime import datetime
+
+from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from ballots.queries import poll_as_json, public_poll
+from referendum.responses import json_error
+
+from . import queries
+
+TALLY_MAX_AGE = 2
+
+
+def _poll_or_404(poll_id):
+    return public_poll(poll_id)
+
+
+def _not_found():
+    return json_error(404, "poll_not_found", _("There is no such referendum."))
+
+
+@require_GET
+def poll_detail(request, poll_id):
+    poll = _poll_or_404(poll_id)
+    if poll is None:
+        return _not_found()
+    data = poll_as_json(poll)
+    data["tally"] = queries.tally_for_poll(poll)
+    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+def poll_tally(request, poll_id):
+    """The cached tally, with an ETag and a short max-age so floods of readers cost little."""
+    poll = _poll_or_404(poll_id)
+    if poll is None:
+        return _not_found()
+    body = json.dumps(queries.tally_for_poll(poll), ensure_ascii=False, sort_keys=True).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = f"public, max-age={TALLY_MAX_AGE}"
+    return response
+
+
+@require_GET
+def poll_snapshots(request, poll_id):
+    poll = _poll_or_404(poll_id)
+    if poll is None:
+        return _not_found()
+    since = request.GET.get("since")
+    if since:
+        try:
+            since = datetime.fromisoformat(since.replace(" ", "+"))
+            if since.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            return json_error(
+                400, "bad_since", _("“since” must be an ISO 8601 time with a time zone, e.g. 2026-11-24T21:00:00+00:00.")
+            )
+    snapshots = queries.snapshot_series(poll, since=since or None)
+    return JsonResponse(
+        {"poll": poll.id, "snapshots": snapshots, "limit": queries.SNAPSHOT_PAGE},
+        json_dumps_params={"ensure_ascii": False},
+    )

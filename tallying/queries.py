@@ -1,0 +1,88 @@
+"""Read paths for the observer pages and the API: tallies (cached), snapshots."""
+
+from django.core.cache import cache
+
+from ballots.queries import public_polls
+
+from .models import OptionCount, PollHead, Snapshot
+from .services import tally_cache_key
+
+
+def sealed_tally(poll_id):
+    """Counts and head of a poll's ledger, from the database (what the cache holds)."""
+    head = PollHead.objects.filter(poll_id=poll_id).first()
+    counts = dict(OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count"))
+    return {
+        "counts": {str(k): v for k, v in counts.items()},
+        "head": {
+            "position": head.position if head else 0,
+            "hash": bytes(head.head_hash).hex() if head else bytes(32).hex(),
+        },
+        "as_of": head.sealed_at.isoformat() if head and head.sealed_at else None,
+    }
+
+
+def tally_for_poll(poll):
+    """The public tally of a poll: cached counts and head (database when the cache is down or
+    empty), merged with the poll's current state and answers."""
+    sealed = cache.get(tally_cache_key(poll.id))
+    if sealed is None:
+        sealed = sealed_tally(poll.id)
+        cache.set(tally_cache_key(poll.id), sealed, timeout=60)
+    counts = [
+        {"option": o.id, "label_en": o.label_en, "label_ru": o.label_ru, "count": sealed["counts"].get(str(o.id), 0)}
+        for o in poll.options.all()
+    ]
+    return {
+        "poll": poll.id,
+        "region": poll.region.slug,
+        "state": poll.phase(),
+        "closes_at": poll.closes_at.isoformat(),
+        "total": sum(c["count"] for c in counts),
+        "counts": counts,
+        "head": sealed["head"],
+        "as_of": sealed["as_of"],
+    }
+
+
+def all_tallies():
+    return [tally_for_poll(poll) for poll in public_polls()]
+
+
+def _snapshot_json(snapshot):
+    return {
+        "taken_at": snapshot.taken_at.isoformat(),
+        "total": snapshot.total,
+        "counts": snapshot.counts,
+        "position": snapshot.position,
+        "head_hash": bytes(snapshot.head_hash).hex(),
+    }
+
+
+SNAPSHOT_PAGE = 1000
+
+
+def snapshot_series(poll, since=None, limit=SNAPSHOT_PAGE):
+    """Snapshots in time order (after `since`, exclusive), at most `limit` of them."""
+    snapshots = Snapshot.objects.filter(poll=poll)
+    if since is not None:
+        snapshots = snapshots.filter(taken_at__gt=since)
+    return [_snapshot_json(s) for s in snapshots.order_by("taken_at", "id")[:limit]]
+
+
+def turnout_series(poll, points=120):
+    """At most `points` snapshots spread evenly over the poll's history, for charts.
+
+    Picks by row number in SQL, so a poll with a million snapshots costs one indexed scan.
+    """
+    count = Snapshot.objects.filter(poll=poll).count()
+    if count <= points:
+        return snapshot_series(poll, limit=points)
+    step = count / points
+    wanted = sorted({int(i * step) for i in range(points)} | {count - 1})
+    rows = Snapshot.objects.raw(
+        "SELECT * FROM (SELECT s.*, row_number() OVER (ORDER BY taken_at, id) - 1 AS n"
+        " FROM tallying_snapshot s WHERE poll_id = %s) numbered WHERE n = ANY(%s) ORDER BY n",
+        [poll.id, wanted],
+    )
+    return [_snapshot_json(s) for s in rows]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api, views
+
+urlpatterns = [
+    path("results/", views.results, name="results"),
+    path("results/<slug:slug>/", views.region_results, name="region-results"),
+    path("api/v1/polls/<int:poll_id>", api.poll_detail, name="api-poll"),
+    path("api/v1/polls/<int:poll_id>/tally", api.poll_tally, name="api-tally"),
+    path("api/v1/polls/<int:poll_id>/snapshots", api.poll_snapshots, name="api-snapshots"),
+]
