@@ -1,0 +1,45 @@
+"""Helpers for the sealing tests: recount and verify a poll's ledger straight from the tables."""
+
+from collections import Counter
+
+from ballots.models import Ballot
+from tallying.ledger import verify_chain
+from tallying.models import OptionCount, PollHead
+
+
+def ledger_rows(poll_id):
+    return (
+        Ballot.objects.filter(poll_id=poll_id, position__isnull=False)
+        .order_by("position")
+        .values("position", "poll", "option", "tracker_hash", "prev_hash", "entry_hash")
+    )
+
+
+def assert_ledger_consistent(poll_id):
+    """Counts == recount of the ballots, positions 1..n without gaps, the chain verifies,
+    and the head is the chain's end. Returns the number of sealed ballots."""
+    sealed, head_hash, chain_counts = verify_chain(ledger_rows(poll_id), poll_id)
+    recount = Counter(
+        Ballot.objects.filter(poll_id=poll_id, position__isnull=False).values_list("option_id", flat=True)
+    )
+    stored = {o: c for o, c in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count") if c}
+    assert stored == dict(recount) == chain_counts
+    head = PollHead.objects.filter(poll_id=poll_id).first()
+    assert (head.position if head else 0) == sealed
+    if head:
+        assert bytes(head.head_hash) == head_hash
+    return sealed
+
+
+def cast_many(poll, count, option_index=None):
+    """Insert `count` ballots through the real cast service; return them per option."""
+    from ballots.services import cast_ballot
+    from tests.factories import make_codes
+
+    options = list(poll.options.all())
+    cast = Counter()
+    for i, code in enumerate(make_codes(poll, count)):
+        option = options[option_index if option_index is not None else i % len(options)]
+        cast_ballot(poll.id, code, option.id)
+        cast[option.id] += 1
+    return cast
