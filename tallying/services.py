@@ -119,9 +119,19 @@ def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):
 
 
 def seal_all_polls(batch_size=DEFAULT_BATCH):
-    """Seal every poll that has unsealed ballots (open ones, and closed ones until none is left)."""
+    """Seal every poll that has unsealed ballots (open ones, and closed ones until none is left),
+    then mend cached tallies that fell behind (e.g. sealed while Redis was unreachable)."""
     poll_ids = sorted(set(Ballot.objects.filter(position__isnull=True).values_list("poll_id", flat=True)))
-    return {poll_id: seal_until_caught_up(poll_id, batch_size) for poll_id in poll_ids}
+    sealed = {poll_id: seal_until_caught_up(poll_id, batch_size) for poll_id in poll_ids}
+    refresh_stale_tallies()
+    return sealed
+
+
+def refresh_stale_tallies():
+    for poll_id, position in PollHead.objects.values_list("poll_id", "position"):
+        cached = cache.get(tally_cache_key(poll_id))
+        if cached is not None and cached["head"]["position"] != position:
+            refresh_cached_tally(poll_id)
 
 
 def refresh_cached_tally(poll_id):

@@ -1,0 +1,45 @@
+"""Real Celery processes (worker, beat) for the integration tests, on the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(**extra):
+    """The environment of a child process that uses the same test database and Redis."""
+    db = connection.settings_dict
+    return dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        CREDENTIAL_PEPPER=settings.CREDENTIAL_PEPPER.decode(),
+        **extra,
+    )
+
+
+@contextmanager
+def celery_process(*args, log_path, **env):
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "referendum", *args],
+            cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
