@@ -15,3 +15,17 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftover_sessions(django_db_setup, django_db_blocker):
+    """Server threads (live_server) may keep connections open; end them so the test database
+    can be dropped at the end of the run."""
+    yield
+    with django_db_blocker.unblock():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connections.close_all()
