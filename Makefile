@@ -11,7 +11,7 @@ TEST_ENV := DEBUG=1 \
 	VAR_DIR=$(CURDIR)/var/test \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test test-fast lint migrate seed messages clean
+.PHONY: run test test-fast lint migrate seed messages clean bench
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -45,6 +45,10 @@ test: .venv/.installed-test lint
 test-fast: .venv/.installed-test
 	$(PY) -m referendum.dev services --require
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: .venv/.installed
+	$(PY) -m referendum.dev services --require
+	$(DEV_ENV) $(PY) bench/seal.py
 
 messages: .venv/.installed
 	$(DEV_ENV) $(PY) manage.py makemessages -l ru --ignore ".venv/*" --ignore "var/*" --ignore "tests/*"

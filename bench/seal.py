@@ -1,0 +1,122 @@
+"""Sealing benchmark: throughput over 1,000,000 ballots, and whether one batch costs the same
+with an empty ledger and with a million entries already sealed.
+
+    make bench            (or: DEBUG=1 .venv/bin/python bench/seal.py [--ballots N])
+
+Uses its own database (ref_bench, created and migrated if missing; BENCH_DATABASE_URL to change).
+Prints its figures; asserts nothing (the machines are noisy: read the ratio and the medians).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DEBUG", "1")
+os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ref_bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referendum.settings")
+
+BATCH = 10_000
+REPEATS = 5
+
+
+def setup_database():
+    from referendum import ensure_db
+
+    ensure_db.main()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def fresh_poll():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ballots.models import Option, Poll
+    from regions.services import seed_regions
+
+    region = seed_regions()[0]
+    now = timezone.now()
+    poll = Poll.objects.create(
+        region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.OPEN,
+        opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1),
+    )
+    for i, label in enumerate(["Yes", "No", "Abstain"]):
+        Option.objects.create(poll=poll, label_en=label, label_ru=label, ordering=i)
+    return poll
+
+
+def insert_unsealed(poll, count):
+    from django.db import connection
+
+    options = [o.id for o in poll.options.all()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour)"
+            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s],"
+            " sha256(gen_random_uuid()::text::bytea), date_trunc('hour', now())"
+            " FROM generate_series(1, %s) AS i",
+            [poll.id, options, len(options), count],
+        )
+
+
+def timed_batches(poll, repeats):
+    """Insert one batch of fresh ballots and time its sealing, `repeats` times."""
+    from tallying.services import seal_poll
+
+    times = []
+    for _ in range(repeats):
+        insert_unsealed(poll, BATCH)
+        start = time.perf_counter()
+        assert seal_poll(poll.id, batch_size=BATCH) == BATCH
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ballots", type=int, default=1_000_000)
+    args = parser.parse_args()
+    setup_database()
+    from django.db import connection
+
+    from tallying.services import seal_poll
+
+    poll = fresh_poll()
+    print(f"poll {poll.id}: one batch = {BATCH:,} ballots, {REPEATS} runs per measurement")
+
+    empty = timed_batches(poll, REPEATS)
+    print(f"batch time with {0:>9,} already sealed: median {statistics.median(empty) * 1000:7.1f} ms")
+
+    start = time.perf_counter()
+    insert_unsealed(poll, args.ballots)
+    print(f"inserted {args.ballots:,} unsealed ballots in {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    sealed = 0
+    while True:
+        n = seal_poll(poll.id, batch_size=BATCH)
+        sealed += n
+        if n < BATCH:
+            break
+    elapsed = time.perf_counter() - start
+    print(f"sealed {sealed:,} ballots in {elapsed:.1f} s: {sealed / elapsed:,.0f} ballots/s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE ballots_ballot")
+
+    full = timed_batches(poll, REPEATS)
+    already = sealed + REPEATS * BATCH
+    print(f"batch time with {already:>9,} already sealed: median {statistics.median(full) * 1000:7.1f} ms")
+    print(f"ratio (full / empty ledger): {statistics.median(full) / statistics.median(empty):.2f}")
+
+
+if __name__ == "__main__":
+    main()
