@@ -9,8 +9,8 @@ from datetime import datetime
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-WIDTH, HEIGHT = 600, 180
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 12, 28
+WIDTH, HEIGHT = 320, 140
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 8, 10, 24
 
 
 def _parse(value):
@@ -48,7 +48,7 @@ def turnout_line(series, title):
     base_y = PAD_TOP + inner_h
     parts = [
         f'<svg class="chart turnout" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="none">',
+        f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
         f'<line class="axis" x1="{PAD_LEFT}" y1="{base_y}" x2="{PAD_LEFT + inner_w}" y2="{base_y}"/>',
         f'<line class="axis" x1="{PAD_LEFT}" y1="{PAD_TOP}" x2="{PAD_LEFT}" y2="{base_y}"/>',
@@ -56,7 +56,7 @@ def turnout_line(series, title):
         f'y2="{PAD_TOP + inner_h / 2:.1f}"/>',
         f'<polygon class="area" points="{area}"/>',
         f'<polyline class="line" points="{line}"/>',
-        f'<text class="label" x="{PAD_LEFT - 6}" y="{PAD_TOP + 4}" text-anchor="end">{top:,}</text>',
+        f'<text class="label" x="{PAD_LEFT - 5}" y="{PAD_TOP + 5}" text-anchor="end">{top:,}</text>',
         f'<text class="label" x="{PAD_LEFT - 6}" y="{PAD_TOP + inner_h / 2 + 4:.1f}" text-anchor="end">'
         f"{top // 2:,}</text>",
         f'<text class="label" x="{PAD_LEFT - 6}" y="{base_y}" text-anchor="end">0</text>',
