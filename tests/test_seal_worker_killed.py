@@ -1,21 +1,21 @@
-"""A sealing process SIGKILLed in the middle of a batch: nothing of that batch stays, and the
-next run seals everything exactly once."""
+"""A Celery worker SIGKILLed in the middle of a sealing batch: nothing of that batch stays, and
+after a restart every ballot is sealed exactly once."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from django.db import connection
 
-from tallying.services import SEAL_LOCK_NAMESPACE, seal_until_caught_up
+from ballots.models import Ballot
+from tallying.services import SEAL_LOCK_NAMESPACE
+from tallying.tasks import seal_poll_task
 from tests.factories import make_poll
 from tests.sealing import assert_ledger_consistent
-from tests.workers import ROOT, child_env
+from tests.workers import celery_process
 
-BALLOTS = 100_000
+BALLOTS = 60_000
 
 
 def insert_unsealed(poll, count):
@@ -39,33 +39,38 @@ def sealer_holds_the_lock(poll_id):
         return cursor.fetchone()[0] > 0
 
 
+def sealed_count(poll):
+    return Ballot.objects.filter(poll=poll, position__isnull=False).count()
+
+
+def wait_until(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_sigkill_mid_batch_loses_nothing_and_counts_nothing_twice():
+def test_worker_killed_mid_batch_then_restarted_counts_exactly(tmp_path):
     poll = make_poll()
     insert_unsealed(poll, BALLOTS)
-    code = (
-        "import django; django.setup();"
-        "from tallying.services import seal_poll;"
-        f"seal_poll({poll.id}, batch_size={BALLOTS})"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, env=child_env(DJANGO_SETTINGS_MODULE="referendum.settings"),
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not sealer_holds_the_lock(poll.id):
-        assert process.poll() is None, "the sealer finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.2)  # well inside the batch: hashing 100,000 entries takes longer than this
-    assert process.poll() is None
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
+    worker_args = ("worker", "-P", "solo", "--without-mingle", "--without-gossip", "-l", "INFO")
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM ballots_ballot WHERE poll_id = %s AND position IS NOT NULL", [poll.id])
-        assert cursor.fetchone()[0] == 0  # the killed batch left nothing behind
-    assert seal_until_caught_up(poll.id, batch_size=25_000) == BALLOTS
+    with celery_process(*worker_args, log_path=tmp_path / "worker1.log") as worker:
+        seal_poll_task.delay(poll.id)
+        wait_until(lambda: sealer_holds_the_lock(poll.id), 60, "the worker to start sealing")
+        time.sleep(0.1)  # inside the batch: hashing and writing 10,000 entries takes longer
+        assert worker.poll() is None
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    wait_until(lambda: not sealer_holds_the_lock(poll.id), 30, "PostgreSQL to roll the batch back")
+    partly = sealed_count(poll)
+    assert partly < BALLOTS and partly % 10_000 == 0  # only whole committed batches remain
+    assert_ledger_consistent(poll.id)
+
+    with celery_process(*worker_args, log_path=tmp_path / "worker2.log"):
+        seal_poll_task.delay(poll.id)
+        wait_until(lambda: sealed_count(poll) == BALLOTS, 120, "the restarted worker to catch up")
     assert assert_ledger_consistent(poll.id) == BALLOTS
