@@ -156,8 +156,10 @@ class Ballot(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots")
-    option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="+")
+    # No index of their own: (poll, position) serves lookups by poll, and every index here is
+    # rewritten for each ballot sealed.
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots", db_index=False)
+    option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="+", db_index=False)
     tracker_hash = models.BinaryField(max_length=32, unique=True)
     cast_hour = models.DateTimeField(help_text="Cast time truncated to the hour.")
     position = models.PositiveBigIntegerField(null=True, blank=True)

@@ -75,3 +75,29 @@ def managed_batch(organizer, poll_id, batch_id):
     if poll is None:
         return None
     return poll_batches(poll).select_related("poll__region").filter(pk=batch_id).first()
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_page(number):
+    """One page of the public audit log, newest first; raises django's InvalidPage."""
+    from django.core.paginator import Paginator
+
+    from .models import AuditEntry
+
+    entries = AuditEntry.objects.select_related("poll__region").order_by("-at", "-id")
+    return Paginator(entries, AUDIT_PAGE_SIZE).page(number)
+
+
+def audit_entry_json(entry):
+    return {
+        "at": entry.at.isoformat(),
+        "role": entry.role,
+        "organizer": entry.organizer,
+        "poll": entry.poll_id,
+        "region": entry.poll.region.slug if entry.poll else None,
+        "action": entry.action,
+        "reason": entry.reason,
+        "detail": entry.detail,
+    }

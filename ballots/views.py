@@ -137,3 +137,37 @@ def api_cast(request, poll_id):
     response = json_response({"tracker": tracker}, status=201)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _audit_page(request):
+    from django.core.paginator import InvalidPage
+
+    try:
+        return queries.audit_page(request.GET.get("page") or 1)
+    except InvalidPage:
+        return None
+
+
+@require_GET
+def audit(request):
+    """The public audit log: every organizer action, newest first."""
+    page = _audit_page(request)
+    if page is None:
+        return refuse(request, 404, "no_such_page", _("There is no such page of the audit log."))
+    return render(request, "ballots/audit.html", {"page": page})
+
+
+@require_GET
+def api_audit(request):
+    page = _audit_page(request)
+    if page is None:
+        return json_error(404, "no_such_page", _("There is no such page of the audit log."))
+    return json_response(
+        {
+            "page": page.number,
+            "pages": page.paginator.num_pages,
+            "next": page.next_page_number() if page.has_next() else None,
+            "previous": page.previous_page_number() if page.has_previous() else None,
+            "entries": [queries.audit_entry_json(e) for e in page.object_list],
+        }
+    )
