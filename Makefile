@@ -51,9 +51,8 @@ bench: .venv/.installed
 	$(DEV_ENV) $(PY) bench/seal.py
 
 messages: .venv/.installed
-	$(DEV_ENV) $(PY) manage.py makemessages -l ru --ignore ".venv/*" --ignore "var/*" --ignore "tests/*"
-	$(DEV_ENV) $(PY) manage.py makemessages -d djangojs -l ru --ignore ".venv/*" --ignore "var/*" --ignore "staticfiles/*"
-	$(DEV_ENV) $(PY) manage.py compilemessages
+	$(DEV_ENV) $(PY) manage.py makemessages -l ru --no-location --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --ignore "docs/*" --ignore "staticfiles/*"
+	$(DEV_ENV) $(PY) manage.py compilemessages -l ru --ignore ".venv/*"
 
 clean:
 	rm -rf .venv var/test staticfiles
