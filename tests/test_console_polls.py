@@ -236,3 +236,14 @@ def test_audit_log_is_paged_newest_first(db):
     assert Client().get("/api/v1/audit", {"page": 9}).status_code == 404
     html = Client().get("/audit/?page=2").content.decode()
     assert "Page 2 of 2" in html and "<form" not in html.split("<main")[1].split("</main>")[0]
+
+
+def test_password_attempts_are_rate_limited_per_user_name(two_regions):
+    client = Client()
+    statuses = [
+        client.post("/console/login", {"username": "siberian", "password": f"wrong {i}"}).status_code
+        for i in range(12)
+    ]
+    assert statuses[0] == 200 and statuses[-1] == 429
+    # Even the right password waits out the limit: nothing is learned by guessing faster.
+    assert client.post("/console/login", {"username": "siberian", "password": PASSWORD}).status_code == 429
