@@ -6,6 +6,8 @@ in-process) announced in one log line. Production (DEBUG unset or 0) refuses to 
 real secrets and real services.
 """
 
+import base64
+import hashlib
 import json
 import logging
 import os
@@ -73,6 +75,24 @@ def secret(name):
 SECRET_KEY = secret("SECRET_KEY")
 # The key of HMAC-SHA256 over voting codes: without it a stolen database cannot test codes.
 CREDENTIAL_PEPPER = secret("CREDENTIAL_PEPPER").encode()
+# Ed25519 seed (base64 of 32 bytes) that signs every published snapshot; its public key is
+# published at /api/v1/public-key. Generate: python -c "import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"
+SNAPSHOT_SIGNING_KEY = os.environ.get("SNAPSHOT_SIGNING_KEY", "").strip()
+if SNAPSHOT_SIGNING_KEY:
+    try:
+        _seed = base64.urlsafe_b64decode(SNAPSHOT_SIGNING_KEY + "=" * (-len(SNAPSHOT_SIGNING_KEY) % 4))
+    except ValueError:
+        _seed = b""
+    if len(_seed) != 32:
+        raise ImproperlyConfigured("SNAPSHOT_SIGNING_KEY must be the base64 of 32 random bytes.")
+else:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SNAPSHOT_SIGNING_KEY is not set. Production refuses to start without it; see docs/configuration.md."
+        )
+    SNAPSHOT_SIGNING_KEY = base64.urlsafe_b64encode(
+        hashlib.sha256(dev_secret("SNAPSHOT_SIGNING_SEED").encode()).digest()
+    ).decode()
 
 ALLOWED_HOSTS = [
     h.strip()

@@ -4,14 +4,14 @@ import hashlib
 import json
 from datetime import datetime
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ballots.queries import poll_as_json, public_poll
 from referendum.responses import json_error
 
-from . import queries
+from . import queries, signing
 
 TALLY_MAX_AGE = 2
 
@@ -71,3 +71,25 @@ def poll_snapshots(request, poll_id):
         {"poll": poll.id, "snapshots": snapshots, "limit": queries.SNAPSHOT_PAGE},
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+@require_GET
+def public_key(request):
+    return JsonResponse({"algorithm": "Ed25519", "public_key": signing.public_key_hex()})
+
+
+def _jsonl(record):
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+@require_GET
+def poll_export(request, poll_id):
+    """The whole poll as JSON Lines, streamed: definition, signed snapshots, ledger, end marker.
+    Rows are read through server-side cursors, so memory stays flat whatever the ledger's size."""
+    poll = _poll_or_404(poll_id)
+    if poll is None:
+        return _not_found()
+    response = StreamingHttpResponse(queries.export_lines(poll, signing.public_key_hex(), _jsonl),
+                                     content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="poll-{poll.id}.jsonl"'
+    return response

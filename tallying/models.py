@@ -40,6 +40,9 @@ class Snapshot(models.Model):
     total = models.PositiveBigIntegerField()
     position = models.PositiveBigIntegerField()
     head_hash = models.BinaryField(max_length=32)
+    # The signed statement: canonical JSON (tallying/signing.py) of the fields above plus the
+    # codes issued and revoked per batch; `signature` is Ed25519 over its UTF-8 bytes.
+    statement = models.TextField(blank=True)
     signature = models.BinaryField(null=True, blank=True)
     is_final = models.BooleanField(default=False)
 

@@ -86,3 +86,37 @@ def turnout_series(poll, points=120):
         [poll.id, wanted],
     )
     return [_snapshot_json(s) for s in rows]
+
+
+EXPORT_CHUNK = 5000
+
+
+def export_lines(poll, public_key, encode):
+    """Yield the export of a poll, record by record (see docs/verification.md)."""
+    from ballots.models import Ballot
+    from ballots.queries import poll_as_json
+
+    header = {"type": "poll", "format": 1, "public_key": public_key, **poll_as_json(poll)}
+    yield encode(header)
+    snapshots = (
+        Snapshot.objects.filter(poll=poll).order_by("position", "taken_at", "id")
+        .values_list("statement", "signature").iterator(chunk_size=EXPORT_CHUNK)
+    )
+    count = 0
+    for statement, signature in snapshots:
+        count += 1
+        yield encode({"type": "snapshot", "statement": statement, "signature": bytes(signature).hex()})
+    entries = (
+        Ballot.objects.filter(poll=poll, position__isnull=False).order_by("position")
+        .values_list("position", "option_id", "tracker_hash", "prev_hash", "entry_hash")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    total = 0
+    for position, option, tracker_hash, prev_hash, entry_hash in entries:
+        total += 1
+        yield encode({
+            "type": "entry", "position": position, "poll": poll.id, "option": option,
+            "tracker_hash": bytes(tracker_hash).hex(), "prev_hash": bytes(prev_hash).hex(),
+            "entry_hash": bytes(entry_hash).hex(),
+        })
+    yield encode({"type": "end", "snapshots": count, "entries": total})

@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ballots.models import Ballot
+from ballots.models import Ballot, CodeBatch
 
-from . import ledger
+from . import ledger, signing
 from .models import OptionCount, PollHead, Snapshot
 
 # pg_advisory_xact_lock(namespace, poll id): one sealing run per poll at a time, across workers.
@@ -101,12 +101,37 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH):
             str(option_id): count
             for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
         }
-        Snapshot.objects.create(
-            poll_id=poll_id, taken_at=now, counts=counts, total=sum(counts.values()),
-            position=position, head_hash=prev,
-        )
+        _record_snapshot(poll_id, now, counts, position, prev)
         transaction.on_commit(lambda: refresh_cached_tally(poll_id))
     return len(batch)
+
+
+def _batch_counts(poll_id):
+    return {
+        str(batch_id): {"issued": issued, "revoked": revoked_at is not None}
+        for batch_id, issued, revoked_at in CodeBatch.objects.filter(poll_id=poll_id)
+        .order_by("id")
+        .values_list("id", "issued", "revoked_at")
+    }
+
+
+def _record_snapshot(poll_id, taken_at, counts, position, head_hash, final=False):
+    """Write a snapshot with its signed statement (what observers verify)."""
+    statement = {
+        "poll": poll_id,
+        "taken_at": taken_at.isoformat(),
+        "counts": counts,
+        "total": sum(counts.values()),
+        "position": position,
+        "head_hash": bytes(head_hash).hex(),
+        "batches": _batch_counts(poll_id),
+        "final": final,
+    }
+    text, signature = signing.sign(statement)
+    return Snapshot.objects.create(
+        poll_id=poll_id, taken_at=taken_at, counts=counts, total=statement["total"], position=position,
+        head_hash=head_hash, statement=text, signature=bytes.fromhex(signature), is_final=final,
+    )
 
 
 def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):

@@ -8,4 +8,6 @@ urlpatterns = [
     path("api/v1/polls/<int:poll_id>", api.poll_detail, name="api-poll"),
     path("api/v1/polls/<int:poll_id>/tally", api.poll_tally, name="api-tally"),
     path("api/v1/polls/<int:poll_id>/snapshots", api.poll_snapshots, name="api-snapshots"),
+    path("api/v1/polls/<int:poll_id>/export", api.poll_export, name="api-export"),
+    path("api/v1/public-key", api.public_key, name="api-public-key"),
 ]

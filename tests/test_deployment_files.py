@@ -5,6 +5,7 @@ are run directly against the real PostgreSQL and Redis. Settings are always load
 subprocess: they read the environment once, at import.
 """
 
+import base64
 import ast
 import os
 import re
@@ -108,11 +109,16 @@ def base_env(tmp_path, **values):
     return env
 
 
+def signing_key():
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
 def production_env(tmp_path, **overrides):
     values = {
         "DEBUG": "0",
         "SECRET_KEY": strong_secret(),
         "CREDENTIAL_PEPPER": strong_secret(),
+        "SNAPSHOT_SIGNING_KEY": signing_key(),
         "ALLOWED_HOSTS": "vote.example.org",
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referendum"),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"),
@@ -305,6 +311,11 @@ def test_env_example_placeholders_are_refused(tmp_path):
     assert result.returncode != 0
     assert "CREDENTIAL_PEPPER must be at least 32 characters" in last_line(result.stderr)
 
+    values["CREDENTIAL_PEPPER"] = strong_secret()
+    result = setup_django(base_env(tmp_path, **values))
+    assert result.returncode != 0
+    assert "SNAPSHOT_SIGNING_KEY must be the base64 of 32 random bytes" in last_line(result.stderr)
+
 
 def test_production_settings_pass_check_deploy(tmp_path):
     result = subprocess.run(
@@ -426,6 +437,7 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
     values.update(
         SECRET_KEY=strong_secret(),
         CREDENTIAL_PEPPER=strong_secret(),
+        SNAPSHOT_SIGNING_KEY=signing_key(),
         DATABASE_URL=compose_database,
         REDIS_URL=COMPOSE_TEST_REDIS_URL,
         VAR_DIR=str(tmp_path / "var"),
@@ -503,3 +515,14 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+@pytest.mark.parametrize("value", [None, "CHANGE-ME", "c2hvcnQ="])
+def test_production_refuses_a_missing_or_malformed_signing_key(tmp_path, value):
+    env = production_env(tmp_path)
+    env.pop("SNAPSHOT_SIGNING_KEY")
+    if value is not None:
+        env["SNAPSHOT_SIGNING_KEY"] = value
+    result = setup_django(env)
+    assert result.returncode != 0
+    assert "SNAPSHOT_SIGNING_KEY" in last_line(result.stderr)
