@@ -5,8 +5,8 @@ are run directly against the real PostgreSQL and Redis. Settings are always load
 subprocess: they read the environment once, at import.
 """
 
-import base64
 import ast
+import base64
 import os
 import re
 import secrets
