@@ -93,3 +93,18 @@ def poll_export(request, poll_id):
                                      content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="poll-{poll.id}.jsonl"'
     return response
+
+
+@require_GET
+def poll_ledger(request, poll_id):
+    poll = _poll_or_404(poll_id)
+    if poll is None:
+        return _not_found()
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+        limit = int(request.GET.get("limit", 100))
+    except ValueError:
+        return json_error(400, "bad_page", _("“after” and “limit” must be whole numbers."))
+    entries = queries.ledger_page(poll, after=after, limit=limit)
+    return JsonResponse({"poll": poll.id, "after": after, "entries": entries,
+                         "next_after": entries[-1]["position"] if entries else None})

@@ -49,6 +49,9 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["poll", "taken_at", "id"]
         indexes = [models.Index(fields=["poll", "taken_at"], name="snapshot_poll_time")]
+        constraints = [
+            models.UniqueConstraint(fields=["poll"], condition=models.Q(is_final=True), name="snapshot_one_final"),
+        ]
 
     def __str__(self):
         return f"snapshot of poll {self.poll_id} at {self.position}"

@@ -12,7 +12,9 @@ def sealed_tally(poll_id):
     """Counts and head of a poll's ledger, from the database (what the cache holds)."""
     head = PollHead.objects.filter(poll_id=poll_id).first()
     counts = dict(OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count"))
+    final = Snapshot.objects.filter(poll_id=poll_id, is_final=True).values_list("taken_at", flat=True).first()
     return {
+        "final": final.isoformat() if final else None,
         "counts": {str(k): v for k, v in counts.items()},
         "head": {
             "position": head.position if head else 0,
@@ -42,6 +44,7 @@ def tally_for_poll(poll):
         "counts": counts,
         "head": sealed["head"],
         "as_of": sealed["as_of"],
+        "final": sealed.get("final"),
     }
 
 
@@ -120,3 +123,39 @@ def export_lines(poll, public_key, encode):
             "entry_hash": bytes(entry_hash).hex(),
         })
     yield encode({"type": "end", "snapshots": count, "entries": total})
+
+
+LEDGER_PAGE_MAX = 1000
+
+
+def ledger_page(poll, after=0, limit=100):
+    """Sealed entries with position > after, in order, at most `limit` (capped)."""
+    from ballots.models import Ballot
+
+    limit = max(1, min(int(limit), LEDGER_PAGE_MAX))
+    rows = (
+        Ballot.objects.filter(poll=poll, position__gt=after).order_by("position")
+        .values_list("position", "option_id", "tracker_hash", "prev_hash", "entry_hash")[:limit]
+    )
+    return [
+        {"position": p, "poll": poll.id, "option": o, "tracker_hash": bytes(t).hex(), "prev_hash": bytes(pr).hex(),
+         "entry_hash": bytes(e).hex()}
+        for p, o, t, pr, e in rows
+    ]
+
+
+def receipt_status(tracker_hash):
+    """Where a ballot stands, by its tracker's hash: None if unknown, else a dict."""
+    from ballots.models import Ballot
+
+    ballot = Ballot.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
+    if ballot is None:
+        return None
+    status = {"poll": ballot.poll, "position": ballot.position}
+    if ballot.position is not None:
+        status["entry"] = ledger_page(ballot.poll, after=ballot.position - 1, limit=1)[0]
+        status["snapshot"] = (
+            Snapshot.objects.filter(poll=ballot.poll, position__gte=ballot.position)
+            .order_by("position", "taken_at").first()
+        )
+    return status

@@ -164,3 +164,43 @@ def refresh_cached_tally(poll_id):
     from .queries import sealed_tally
 
     cache.set(tally_cache_key(poll_id), sealed_tally(poll_id), timeout=60)
+
+
+class PublishRefused(Exception):
+    def __init__(self, message):
+        self.message = message
+        super().__init__(str(message))
+
+
+def publish_final(poll_id, actor):
+    """Publish the final result: a last signed snapshot marked final, once the poll is closed and
+    every ballot is sealed. Nothing can follow it: the poll accepts no ballot and a second final
+    snapshot is refused (also by a unique index)."""
+    from django.utils.translation import gettext as _
+
+    from ballots.models import AuditEntry, Poll
+
+    seal_until_caught_up(poll_id)
+    with transaction.atomic():
+        poll = Poll.objects.select_for_update().get(pk=poll_id)
+        if poll.phase() != "closed":
+            raise PublishRefused(_("The final result can be published only after the poll has closed."))
+        if poll.state != Poll.State.CLOSED:
+            poll.state = Poll.State.CLOSED  # its closing time has passed: record it
+            poll.save(update_fields=["state"])
+        if Ballot.objects.filter(poll_id=poll_id, position__isnull=True).exists():
+            raise PublishRefused(_("Some ballots are not sealed yet; try again in a few seconds."))
+        if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
+            raise PublishRefused(_("The final result of this poll is already published."))
+        head, _created = PollHead.objects.get_or_create(poll_id=poll_id)
+        counts = {
+            str(option_id): count
+            for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
+        }
+        snapshot = _record_snapshot(poll_id, timezone.now(), counts, head.position, bytes(head.head_hash), final=True)
+        AuditEntry.objects.create(
+            role=actor.role, organizer=actor.pseudonym, poll_id=poll_id, action=AuditEntry.Action.PUBLISH,
+            detail={"position": head.position, "total": snapshot.total},
+        )
+        transaction.on_commit(lambda: refresh_cached_tally(poll_id))
+        return snapshot

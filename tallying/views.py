@@ -2,16 +2,24 @@
 
 from datetime import datetime
 
-from django.shortcuts import render
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.decorators import ratelimit
 
-from ballots.queries import public_polls
+from ballots import codes
+from ballots.queries import managed_poll, public_poll, public_polls
+from ballots.services import actor_for
 from referendum.responses import refuse
+from regions.access import console_required
 
-from . import charts, queries
+from . import charts, queries, services
 
 
 def _in_russian():
@@ -42,6 +50,7 @@ def _card(poll, now, series=None):
         "head": tally["head"],
         "as_of": as_of,
         "age": int((now - as_of).total_seconds()) if as_of else None,
+        "final": datetime.fromisoformat(tally["final"]) if tally.get("final") else None,
         "chart": charts.turnout_line(series, title),
         "points": [
             {"when": datetime.fromisoformat(p["taken_at"]), "total": p["total"], "position": p["position"]}
@@ -65,3 +74,70 @@ def region_results(request, slug):
         return refuse(request, 404, "not_found", _("There is no such region."))
     cards = [_card(poll, now) for poll in polls]
     return render(request, "tallying/region.html", {"cards": cards, "region": polls[0].region, "now": now})
+
+
+@require_GET
+def ledger(request, poll_id):
+    """The ledger for people: 100 entries a page, oldest first."""
+    poll = public_poll(poll_id)
+    if poll is None:
+        return refuse(request, 404, "not_found", _("There is no such referendum."))
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+    except ValueError:
+        after = 0
+    labels = {o.id: o.label for o in poll.options.all()}
+    entries = [dict(e, label=labels.get(e["option"], e["option"])) for e in queries.ledger_page(poll, after, 100)]
+    return render(request, "tallying/ledger.html", {
+        "poll": poll, "entries": entries, "after": after,
+        "next_after": entries[-1]["position"] if len(entries) == 100 else None,
+        "previous_after": max(0, after - 100) if after else None,
+    })
+
+
+class TrackerForm(forms.Form):
+    tracker = forms.CharField(
+        label=gettext_lazy("Tracker code from your receipt"), max_length=80,
+        error_messages={"required": gettext_lazy("Please enter the tracker code from your receipt.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+@never_cache
+@ratelimit(key="ip", rate="30/m", method="POST", block=True)
+def verify_receipt(request):
+    """Where a receipt's ballot stands. POST only, so the tracker never appears in a URL or a
+    log line; nothing about the lookup is stored."""
+    form = TrackerForm(request.POST or None)
+    result, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            tracker = codes.normalize_tracker(form.cleaned_data["tracker"])
+        except codes.MalformedValue:
+            form.add_error("tracker", _("This does not look like a tracker code: it has 32 letters and digits in groups of four."))
+            status = 400
+        else:
+            result = queries.receipt_status(codes.hash_tracker(tracker)) or "unknown"
+            if result != "unknown" and result["position"] is not None:
+                result["label"] = result["poll"].options.get(pk=result["entry"]["option"]).label
+    elif form.errors:
+        status = 400
+    return render(request, "tallying/verify.html", {"form": form, "result": result}, status=status)
+
+
+@require_POST
+@console_required
+def console_publish(request, poll_id):
+    """A coordinator publishes the final result of a closed, fully sealed poll."""
+    poll = managed_poll(request.organizer, poll_id)
+    if poll is None:
+        raise Http404
+    if request.organizer.role != request.organizer.Role.COORDINATOR:
+        return refuse(request, 403, "not_allowed", _("Only a coordinator can publish the final result."))
+    try:
+        services.publish_final(poll.id, actor_for(request.organizer))
+    except services.PublishRefused as refusal:
+        messages.error(request, refusal.message)
+        return redirect("console-poll", poll.id)
+    messages.success(request, _("The final result is published."))
+    return redirect("console-poll", poll.id)
