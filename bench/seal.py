@@ -55,27 +55,14 @@ def fresh_poll():
     return poll
 
 
-def insert_unsealed(poll, count):
-    from django.db import connection
-
-    options = [o.id for o in poll.options.all()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour)"
-            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s],"
-            " sha256(gen_random_uuid()::text::bytea), date_trunc('hour', now())"
-            " FROM generate_series(1, %s) AS i",
-            [poll.id, options, len(options), count],
-        )
-
-
 def timed_batches(poll, repeats):
     """Insert one batch of fresh ballots and time its sealing, `repeats` times."""
     from tallying.services import seal_poll
+    from tests.sealing import insert_ballots
 
     times = []
     for _ in range(repeats):
-        insert_unsealed(poll, BATCH)
+        insert_ballots(poll, BATCH)
         start = time.perf_counter()
         assert seal_poll(poll.id, batch_size=BATCH) == BATCH
         times.append(time.perf_counter() - start)
@@ -97,8 +84,10 @@ def main():
     empty = timed_batches(poll, REPEATS)
     print(f"batch time with {0:>9,} already sealed: median {statistics.median(empty) * 1000:7.1f} ms")
 
+    from tests.sealing import insert_ballots
+
     start = time.perf_counter()
-    insert_unsealed(poll, args.ballots)
+    insert_ballots(poll, args.ballots)
     print(f"inserted {args.ballots:,} unsealed ballots in {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     sealed = 0

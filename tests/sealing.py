@@ -43,3 +43,24 @@ def cast_many(poll, count, option_index=None):
         cast_ballot(poll.id, code, option.id)
         cast[option.id] += 1
     return cast
+
+
+def insert_ballots(poll, count, sealed=False):
+    """Insert `count` ballots with one SQL statement, spread over the poll's options.
+
+    Unsealed ballots are real input for sealing. `sealed=True` also fills position and hashes
+    with stand-ins that do not chain (for measuring the export, not for verifying it)."""
+    from django.db import connection
+
+    options = [o.id for o in poll.options.all()]
+    columns, values = "", ""
+    if sealed:
+        columns = ", position, prev_hash, entry_hash"
+        values = ", i, sha256((i - 1)::text::bytea), sha256((-i)::text::bytea)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour{columns})"  # noqa: S608
+            f" SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea),"
+            f" date_trunc('hour', now()){values} FROM generate_series(1, %s) AS i",
+            [poll.id, options, len(options), count],
+        )

@@ -7,26 +7,13 @@ import time
 import urllib.request
 
 import pytest
-from django.db import connection
 
 from tests.factories import make_poll
+from tests.sealing import insert_ballots
 from tests.test_privacy import free_port
 from tests.workers import ROOT, child_env
 
 BALLOTS = 1_000_000
-
-
-def insert_sealed(poll, count):
-    """Ledger rows written directly by SQL (the hashes need not chain: this measures memory)."""
-    options = [o.id for o in poll.options.all()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour, position, prev_hash, entry_hash)"
-            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(i::text::bytea),"
-            " date_trunc('hour', now()), i, sha256((i - 1)::text::bytea), sha256((-i)::text::bytea)"
-            " FROM generate_series(1, %s) AS i",
-            [poll.id, options, len(options), count],
-        )
 
 
 def rss_peak_kib(pid):
@@ -44,7 +31,7 @@ def worker_pid(master_pid):
 @pytest.mark.django_db(transaction=True)
 def test_export_of_a_million_ballots_keeps_memory_flat(tmp_path):
     poll = make_poll()
-    insert_sealed(poll, BALLOTS)
+    insert_ballots(poll, BALLOTS, sealed=True)
     port = free_port()
     with open(tmp_path / "server.log", "w") as log:
         server = subprocess.Popen(

@@ -12,22 +12,10 @@ from ballots.models import Ballot
 from tallying.services import SEAL_LOCK_NAMESPACE
 from tallying.tasks import seal_poll_task
 from tests.factories import make_poll
-from tests.sealing import assert_ledger_consistent
+from tests.sealing import assert_ledger_consistent, insert_ballots
 from tests.workers import celery_process
 
 BALLOTS = 60_000
-
-
-def insert_unsealed(poll, count):
-    options = [o.id for o in poll.options.all()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour)"
-            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s],"
-            " sha256(gen_random_uuid()::text::bytea), date_trunc('hour', now())"
-            " FROM generate_series(1, %s) AS i",
-            [poll.id, options, len(options), count],
-        )
 
 
 def sealer_holds_the_lock(poll_id):
@@ -54,7 +42,7 @@ def wait_until(condition, seconds, what):
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_batch_then_restarted_counts_exactly(tmp_path):
     poll = make_poll()
-    insert_unsealed(poll, BALLOTS)
+    insert_ballots(poll, BALLOTS)
     worker_args = ("worker", "-P", "solo", "--without-mingle", "--without-gossip", "-l", "INFO")
 
     with celery_process(*worker_args, log_path=tmp_path / "worker1.log") as worker:

@@ -13,7 +13,7 @@ from tallying import signing
 from tallying.ledger import entry_hash
 from tallying.services import seal_poll
 from tests.factories import make_poll
-from tests.test_seal_worker_killed import insert_unsealed
+from tests.sealing import insert_ballots
 from tests.workers import ROOT
 
 BALLOTS = 3_000
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db  # also makes pytest-django create the test d
 def export_lines(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         poll = make_poll()
-        insert_unsealed(poll, BALLOTS)
+        insert_ballots(poll, BALLOTS)
         while seal_poll(poll.id, batch_size=700):
             pass
         response = Client().get(f"/api/v1/polls/{poll.id}/export")
