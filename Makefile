@@ -9,6 +9,7 @@ TEST_ENV := DEBUG=1 \
 	SECRET_KEY=test-secret-key-that-is-long-enough-for-django-checks \
 	CREDENTIAL_PEPPER=test-pepper-0123456789abcdef0123456789 \
 	VAR_DIR=$(CURDIR)/var/test \
+	PUBLISH_MIN_BALLOTS=$${TEST_PUBLISH_MIN_BALLOTS:-1} \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
 .PHONY: run test test-fast lint migrate seed messages clean bench

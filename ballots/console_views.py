@@ -1,7 +1,6 @@
 """The organizer console: polls of the organizer's regions only (others answer 404)."""
 
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -36,11 +35,7 @@ def _poll_or_404(request, poll_id):
 @never_cache
 @console_required
 def console_home(request):
-    polls = queries.managed_polls(request.organizer).annotate(
-        ballots_cast=Count("ballots", distinct=True),
-        codes_issued=Count("credentials", distinct=True),
-        codes_used=Count("credentials", filter=Q(credentials__used=True), distinct=True),
-    )
+    polls = queries.with_figures(queries.managed_polls(request.organizer))
     return render(request, "console/home.html", {"polls": polls})
 
 
@@ -92,8 +87,8 @@ def _overview(request, poll, forms=None, status=200):
         "poll": poll,
         "phase": poll.phase(),
         "actions": ACTIONS[poll.state],
-        "ballots_cast": poll.ballots.count(),
-        "unsealed": poll.ballots.filter(position__isnull=True).count(),
+        "figures": queries.with_figures(Poll.objects.filter(pk=poll.pk)).values(
+            "counted", "waiting", "received").get(),
         "batches": queries.poll_batches(poll),
         "audit": poll.audit_entries.order_by("-at", "-id")[:50],
         "pause_form": forms.get("pause", PauseForm()),

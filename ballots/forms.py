@@ -1,6 +1,18 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .blind import option_value
+
+
+class AnswerField(forms.TypedChoiceField):
+    """An answer id, sent zero-padded (ballots/blind.py) and accepted with or without padding."""
+
+    def valid_value(self, value):
+        try:
+            return int(value) in self.answer_ids
+        except (TypeError, ValueError):
+            return False
+
 
 class BallotForm(forms.Form):
     """Step one: the code and the answer. Refusals of the code itself come from the service."""
@@ -18,7 +30,7 @@ class BallotForm(forms.Form):
             }
         ),
     )
-    option = forms.TypedChoiceField(
+    option = AnswerField(
         label=_("Your answer"),
         coerce=int,
         widget=forms.RadioSelect,
@@ -30,4 +42,6 @@ class BallotForm(forms.Form):
 
     def __init__(self, poll, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["option"].choices = [(o.id, o.label) for o in poll.options.all()]
+        options = list(poll.options.all())
+        self.fields["option"].choices = [(option_value(o.id), o.label) for o in options]
+        self.fields["option"].answer_ids = {o.id for o in options}

@@ -112,6 +112,9 @@ class CodeBatch(models.Model):
     # When the codes in clear left the server (download, or returned to a command); after that
     # no copy of them is kept anywhere.
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Codes of this batch used to vote, as of the poll's last publication (written by sealing):
+    # a live count would show an organizer who watches a small batch when its voters vote.
+    used_published = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -148,42 +151,27 @@ class Credential(models.Model):
         return f"credential {self.id} of poll {self.poll_id}"
 
 
-class Ballot(models.Model):
-    """An accepted vote. Random id, coarse time, no link to its credential or its voter.
+class InboxBallot(models.Model):
+    """An accepted ballot waiting to be published: random id, no time, no link to its credential.
 
-    The ledger fields stay empty until sealing gives the ballot its position in the poll's
-    hash chain.
+    Sealing moves waiting ballots into the ledger (tallying.LedgerEntry) in shuffled order, at
+    least PUBLISH_MIN_BALLOTS at a time, deletes them here and vacuums this table, so that no row
+    version written by a cast transaction (whose xmin a credential row shares) outlives the next
+    publication. The table therefore stays small: the ballots waiting, nothing else.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # No index of their own: (poll, position) serves lookups by poll, and every index here is
-    # rewritten for each ballot sealed.
-    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="ballots", db_index=False)
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="inbox")
     option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="+", db_index=False)
     tracker_hash = models.BinaryField(max_length=32, unique=True)
-    cast_hour = models.DateTimeField(help_text="Cast time truncated to the hour.")
-    position = models.PositiveBigIntegerField(null=True, blank=True)
-    prev_hash = models.BinaryField(max_length=32, null=True, blank=True)
-    entry_hash = models.BinaryField(max_length=32, null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["poll", "position"], name="ballot_position_unique"),
-            models.CheckConstraint(condition=Exact(Length("tracker_hash"), 32), name="ballot_tracker_hash_32_bytes"),
-            models.CheckConstraint(
-                condition=(
-                    Q(position__isnull=True, prev_hash__isnull=True, entry_hash__isnull=True)
-                    | Q(position__gte=1, prev_hash__isnull=False, entry_hash__isnull=False)
-                ),
-                name="ballot_ledger_fields_together",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["poll"], condition=Q(position__isnull=True), name="ballot_unsealed"),
+            models.CheckConstraint(condition=Exact(Length("tracker_hash"), 32), name="inbox_tracker_hash_32_bytes"),
         ]
 
     def __str__(self):
-        return f"ballot at position {self.position} of poll {self.poll_id}" if self.position else "unsealed ballot"
+        return f"ballot waiting in poll {self.poll_id}"
 
 
 class AuditEntry(models.Model):

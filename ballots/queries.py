@@ -1,6 +1,7 @@
 """Read paths for the voting pages and the API."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Poll
@@ -62,11 +63,29 @@ def managed_poll(organizer, poll_id):
     return managed_polls(organizer).filter(pk=poll_id).first()
 
 
+def _per_poll(queryset, aggregate):
+    value = queryset.filter(poll=OuterRef("pk")).order_by().values("poll").annotate(n=aggregate).values("n")
+    return Coalesce(Subquery(value), 0)
+
+
+def with_figures(polls):
+    """Annotate polls with `counted` (the ledger's head, tallying's reverse one-to-one `head`),
+    `waiting` (ballots in the inbox), `received`, `codes_issued` and `codes_used` (as of the last
+    publication). One subquery per relation: never a join of ballots with codes."""
+    from .models import CodeBatch, InboxBallot
+
+    return polls.annotate(
+        counted=Coalesce(F("head__position"), 0),
+        waiting=_per_poll(InboxBallot.objects, Count("id")),
+        codes_issued=_per_poll(CodeBatch.objects, Sum("issued")),
+        codes_used=_per_poll(CodeBatch.objects, Sum("used_published")),
+    ).annotate(received=F("counted") + F("waiting"))
+
+
 def poll_batches(poll):
-    """A poll's code batches, newest first, each with `used_count` (codes that cast a ballot)."""
-    return poll.code_batches.annotate(used_count=Count("credentials", filter=Q(credentials__used=True))).order_by(
-        "-created_at", "-id"
-    )
+    """A poll's code batches, newest first, each with `used_count`: codes that cast a ballot, as of
+    the poll's last publication (never live, see CodeBatch.used_published)."""
+    return poll.code_batches.annotate(used_count=F("used_published")).order_by("-created_at", "-id")
 
 
 def managed_batch(organizer, poll_id, batch_id):

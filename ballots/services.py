@@ -24,7 +24,7 @@ from .errors import (
     PollNotOpen,
     PollPaused,
 )
-from .models import AuditEntry, Ballot, CodeBatch, Credential, Option, Poll, StoredCodes
+from .models import AuditEntry, CodeBatch, Credential, InboxBallot, Option, Poll, StoredCodes
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def cast_ballot(poll_id, code, option_id):
     At most one ballot per code, even under concurrent calls: the credential row is locked and
     checked unused in the same transaction that inserts the ballot and marks the code used.
     The poll must accept ballots by the database clock at that moment. The ballot keeps no
-    reference to the credential; the tracker is stored only as its SHA-256.
+    reference to the credential and no time; the tracker is stored only as its SHA-256.
     """
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
@@ -163,11 +163,9 @@ def cast_ballot(poll_id, code, option_id):
             .first()
         )
         _check_credential(credential, poll_id)
-        Ballot.objects.create(
-            poll_id=poll_id,
-            option=option,
-            tracker_hash=codes.hash_tracker(codes.normalize_tracker(tracker)),
-            cast_hour=timezone.now().replace(minute=0, second=0, microsecond=0),
+        # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
+        InboxBallot.objects.create(
+            poll_id=poll_id, option=option, tracker_hash=codes.hash_tracker(codes.normalize_tracker(tracker)),
         )
         Credential.objects.filter(pk=credential.pk).update(used=True)
     return tracker

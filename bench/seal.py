@@ -88,18 +88,18 @@ def main():
 
     start = time.perf_counter()
     insert_ballots(poll, args.ballots)
-    print(f"inserted {args.ballots:,} unsealed ballots in {time.perf_counter() - start:.1f} s")
+    print(f"inserted {args.ballots:,} waiting ballots in {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
     sealed = 0
     while True:
-        n = seal_poll(poll.id, batch_size=BATCH)
+        n = seal_poll(poll.id, batch_size=BATCH, clear=False)
         sealed += n
         if n < BATCH:
             break
     elapsed = time.perf_counter() - start
     print(f"sealed {sealed:,} ballots in {elapsed:.1f} s: {sealed / elapsed:,.0f} ballots/s")
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE ballots_ballot")
+        cursor.execute("VACUUM ANALYZE tallying_ledgerentry")
 
     full = timed_batches(poll, REPEATS)
     already = sealed + REPEATS * BATCH

@@ -176,6 +176,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SEAL_INTERVAL_SECONDS = float(os.environ.get("SEAL_INTERVAL_SECONDS", 2))
+# K: sealing publishes a poll's waiting ballots only when at least K wait (all of them, shuffled,
+# with one signed snapshot), so that no published figure moves by fewer than K ballots; the
+# remainder after the close is published with the final result. See docs/threat-model.md.
+PUBLISH_MIN_BALLOTS_FLOOR = 20
+PUBLISH_MIN_BALLOTS = int(os.environ.get("PUBLISH_MIN_BALLOTS", 100))
+if PUBLISH_MIN_BALLOTS < 1:
+    raise ImproperlyConfigured("PUBLISH_MIN_BALLOTS must be at least 1.")
+if not DEBUG and PUBLISH_MIN_BALLOTS < PUBLISH_MIN_BALLOTS_FLOOR:
+    raise ImproperlyConfigured(
+        f"PUBLISH_MIN_BALLOTS is {PUBLISH_MIN_BALLOTS}; production refuses less than {PUBLISH_MIN_BALLOTS_FLOOR}: "
+        "smaller publications let a network observer link a voter to an answer (docs/threat-model.md)."
+    )
 CELERY_BEAT_SCHEDULE = {
     "seal-open-polls": {
         "task": "tallying.seal_open_polls",
@@ -297,6 +309,9 @@ CONSOLE_LOGIN_RATE = os.environ.get("CONSOLE_LOGIN_RATE", "10/m")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# The CSRF cookie ends with the browser session: a seized phone should not keep, for a year, a
+# cookie whose presence dates a visit to the voting site.
+CSRF_COOKIE_AGE = None
 CSRF_FAILURE_VIEW = "referendum.views.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Not "no-referrer": with it browsers send "Origin: null" on our own form POSTs (Fetch standard),
@@ -351,5 +366,10 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"level": "WARNING"},
+        # A worker's "Task … received" / "… succeeded in 0.2s" lines time each task: for the
+        # e-mail code they would undo its random delay and link a registration to a code.
+        # Failures are still logged (WARNING and above).
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }

@@ -1,4 +1,6 @@
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 
 
 def genesis_hash():
@@ -55,3 +57,32 @@ class Snapshot(models.Model):
 
     def __str__(self):
         return f"snapshot of poll {self.poll_id} at {self.position}"
+
+
+class LedgerEntry(models.Model):
+    """One published ballot at its position in the poll's hash chain. Written once, never updated.
+
+    Inserted by sealing in position order (a publication's ballots shuffled first), so the heap
+    order of this table is the public position order and each row's xmin is its sealing
+    transaction's, never a cast's.
+    """
+
+    poll = models.ForeignKey("ballots.Poll", on_delete=models.PROTECT, related_name="+", db_index=False)
+    position = models.PositiveBigIntegerField()
+    option = models.ForeignKey("ballots.Option", on_delete=models.PROTECT, related_name="+", db_index=False)
+    tracker_hash = models.BinaryField(max_length=32, unique=True)
+    prev_hash = models.BinaryField(max_length=32)
+    entry_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "position"], name="ledger_position_unique"),
+            models.CheckConstraint(condition=models.Q(position__gte=1), name="ledger_position_positive"),
+            *(
+                models.CheckConstraint(condition=Exact(Length(field), 32), name=f"ledger_{field}_32_bytes")
+                for field in ("tracker_hash", "prev_hash", "entry_hash")
+            ),
+        ]
+
+    def __str__(self):
+        return f"entry {self.position} of poll {self.poll_id}"

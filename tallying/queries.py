@@ -1,11 +1,27 @@
 """Read paths for the observer pages and the API: tallies (cached), snapshots."""
 
+from django.conf import settings
 from django.core.cache import cache
 
+from ballots.models import InboxBallot
 from ballots.queries import public_polls
 
-from .models import OptionCount, PollHead, Snapshot
+from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 from .services import tally_cache_key
+
+# How long a poll's "waiting" figure may be reused: received ballots show within seconds.
+WAITING_CACHE_SECONDS = 2
+
+
+def waiting_count(poll_id):
+    """Ballots of the poll accepted but not yet published (no answers: the inbox is small and
+    indexed by poll, so this is cheap; cached for a couple of seconds against floods)."""
+    key = f"waiting:{poll_id}"
+    waiting = cache.get(key)
+    if waiting is None:
+        waiting = InboxBallot.objects.filter(poll_id=poll_id).count()
+        cache.set(key, waiting, timeout=WAITING_CACHE_SECONDS)
+    return waiting
 
 
 def sealed_tally(poll_id):
@@ -35,12 +51,18 @@ def tally_for_poll(poll):
         {"option": o.id, "label_en": o.label_en, "label_ru": o.label_ru, "count": sealed["counts"].get(str(o.id), 0)}
         for o in poll.options.all()
     ]
+    counted = sum(c["count"] for c in counts)
+    waiting = waiting_count(poll.id)
     return {
         "poll": poll.id,
         "region": poll.region.slug,
         "state": poll.phase(),
         "closes_at": poll.closes_at.isoformat(),
-        "total": sum(c["count"] for c in counts),
+        "total": counted,
+        "counted": counted,
+        "received": counted + waiting,
+        "waiting": waiting,
+        "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS,
         "counts": counts,
         "head": sealed["head"],
         "as_of": sealed["as_of"],
@@ -96,7 +118,6 @@ EXPORT_CHUNK = 5000
 
 def export_lines(poll, public_key, encode):
     """Yield the export of a poll, record by record (see docs/verification.md)."""
-    from ballots.models import Ballot
     from ballots.queries import poll_as_json
 
     header = {"type": "poll", "format": 1, "public_key": public_key, **poll_as_json(poll)}
@@ -110,7 +131,7 @@ def export_lines(poll, public_key, encode):
         count += 1
         yield encode({"type": "snapshot", "statement": statement, "signature": bytes(signature).hex()})
     entries = (
-        Ballot.objects.filter(poll=poll, position__isnull=False).order_by("position")
+        LedgerEntry.objects.filter(poll=poll).order_by("position")
         .values_list("position", "option_id", "tracker_hash", "prev_hash", "entry_hash")
         .iterator(chunk_size=EXPORT_CHUNK)
     )
@@ -129,12 +150,10 @@ LEDGER_PAGE_MAX = 1000
 
 
 def ledger_page(poll, after=0, limit=100):
-    """Sealed entries with position > after, in order, at most `limit` (capped)."""
-    from ballots.models import Ballot
-
+    """Published entries with position > after, in order, at most `limit` (capped)."""
     limit = max(1, min(int(limit), LEDGER_PAGE_MAX))
     rows = (
-        Ballot.objects.filter(poll=poll, position__gt=after).order_by("position")
+        LedgerEntry.objects.filter(poll=poll, position__gt=after).order_by("position")
         .values_list("position", "option_id", "tracker_hash", "prev_hash", "entry_hash")[:limit]
     )
     return [
@@ -145,17 +164,20 @@ def ledger_page(poll, after=0, limit=100):
 
 
 def receipt_status(tracker_hash):
-    """Where a ballot stands, by its tracker's hash: None if unknown, else a dict."""
-    from ballots.models import Ballot
-
-    ballot = Ballot.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
-    if ballot is None:
-        return None
-    status = {"poll": ballot.poll, "position": ballot.position}
-    if ballot.position is not None:
-        status["entry"] = ledger_page(ballot.poll, after=ballot.position - 1, limit=1)[0]
-        status["snapshot"] = (
-            Snapshot.objects.filter(poll=ballot.poll, position__gte=ballot.position)
-            .order_by("position", "taken_at").first()
-        )
-    return status
+    """Where a ballot stands, by its tracker's hash: None if unknown, else a dict with the poll and
+    its ledger position (None while it waits for a publication)."""
+    entry = LedgerEntry.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
+    if entry is None:
+        waiting = InboxBallot.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
+        if waiting is None:
+            return None
+        return {"poll": waiting.poll, "position": None, "waiting": waiting_count(waiting.poll_id),
+                "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS}
+    return {
+        "poll": entry.poll,
+        "position": entry.position,
+        "entry": ledger_page(entry.poll, after=entry.position - 1, limit=1)[0],
+        "snapshot": (
+            Snapshot.objects.filter(poll=entry.poll, position__gte=entry.position).order_by("position", "taken_at").first()
+        ),
+    }

@@ -3,14 +3,16 @@
 import secrets
 from collections import Counter
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
-from ballots.models import Ballot, CodeBatch
+from ballots.models import CodeBatch, Credential, InboxBallot
 
 from . import ledger, signing
-from .models import OptionCount, PollHead, Snapshot
+from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 
 # pg_advisory_xact_lock(namespace, poll id): one sealing run per poll at a time, across workers.
 SEAL_LOCK_NAMESPACE = 0x5EA1
@@ -22,35 +24,44 @@ def tally_cache_key(poll_id):
     return f"tally:{poll_id}"
 
 
-def _take_batch(cursor, poll_id, batch_size):
+def _lock_poll_sealing(cursor, poll_id):
     if connection.vendor == "postgresql":
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SEAL_LOCK_NAMESPACE, poll_id])
+    # Embedded mode (SQLite): a single writer, so no lock is needed.
+
+
+def _take_waiting(cursor, poll_id, limit):
+    """The poll's waiting ballots (at most `limit`, all when None), locked until the end of the
+    transaction. Call with the poll's sealing lock held."""
+    if connection.vendor == "postgresql":
         cursor.execute(
-            "SELECT id, option_id, tracker_hash FROM ballots_ballot"
-            " WHERE poll_id = %s AND position IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            [poll_id, batch_size],
+            "SELECT id, option_id, tracker_hash FROM ballots_inboxballot WHERE poll_id = %s"
+            + (" LIMIT %s" if limit is not None else "") + " FOR UPDATE SKIP LOCKED",
+            [poll_id, limit] if limit is not None else [poll_id],
         )
         return [(row[0], row[1], bytes(row[2])) for row in cursor.fetchall()]
-    # Embedded mode (SQLite): a single writer, so no lock is needed.
-    return [
-        (b.id, b.option_id, bytes(b.tracker_hash))
-        for b in Ballot.objects.filter(poll_id=poll_id, position__isnull=True).order_by("id")[:batch_size]
-    ]
+    waiting = InboxBallot.objects.filter(poll_id=poll_id).values_list("id", "option_id", "tracker_hash")
+    return [(i, o, bytes(t)) for i, o, t in (waiting[:limit] if limit is not None else waiting)]
 
 
-def _write_entries(cursor, entries):
-    ids, positions, prevs, hashes = zip(*entries, strict=True)
+def _move_to_ledger(cursor, poll_id, entries):
+    """Append the entries (position order) to the ledger and delete their ballots from the inbox."""
+    ids, positions, options, trackers, prevs, hashes = (list(column) for column in zip(*entries, strict=True))
     if connection.vendor == "postgresql":
-        # One statement for the whole batch; it rewrites every sealed row (see the privacy rules).
+        # INSERT … ORDER BY position: the ledger's heap order is its (public) position order.
         cursor.execute(
-            "UPDATE ballots_ballot AS b SET position = v.position, prev_hash = v.prev_hash,"
-            " entry_hash = v.entry_hash FROM unnest(%s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[])"
-            " AS v(id, position, prev_hash, entry_hash) WHERE b.id = v.id",
-            [list(ids), list(positions), list(prevs), list(hashes)],
+            "INSERT INTO tallying_ledgerentry (poll_id, position, option_id, tracker_hash, prev_hash, entry_hash)"
+            " SELECT %s, v.* FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])"
+            " AS v(position, option_id, tracker_hash, prev_hash, entry_hash) ORDER BY v.position",
+            [poll_id, positions, options, trackers, prevs, hashes],
         )
+        cursor.execute("DELETE FROM ballots_inboxballot WHERE id = ANY(%s::uuid[])", [ids])
         return
-    for ballot_id, position, prev, entry in entries:
-        Ballot.objects.filter(pk=ballot_id).update(position=position, prev_hash=prev, entry_hash=entry)
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(poll_id=poll_id, position=p, option_id=o, tracker_hash=t, prev_hash=pr, entry_hash=e)
+        for p, o, t, pr, e in zip(positions, options, trackers, prevs, hashes, strict=True)
+    )
+    InboxBallot.objects.filter(pk__in=ids).delete()
 
 
 def _add_counts(poll_id, added):
@@ -70,49 +81,128 @@ def _add_counts(poll_id, added):
         row.save(update_fields=["count"])
 
 
-def seal_poll(poll_id, batch_size=DEFAULT_BATCH):
-    """Seal up to batch_size of the poll's unsealed ballots; return how many were sealed.
+def _publish(cursor, poll_id, waiting, final=False):
+    """Shuffle the waiting ballots, chain them after the head, move them to the ledger, add them
+    to the counts, move the head and sign one snapshot. Call with the sealing lock held."""
+    head, _created = PollHead.objects.select_for_update().get_or_create(poll_id=poll_id)
+    _shuffle(waiting)
+    prev, position, added, entries = bytes(head.head_hash), head.position, Counter(), []
+    for ballot_id, option_id, tracker_hash in waiting:
+        position += 1
+        entry = ledger.entry_hash(prev, position, poll_id, option_id, tracker_hash)
+        entries.append((ballot_id, position, option_id, tracker_hash, prev, entry))
+        added[option_id] += 1
+        prev = entry
+    if entries:
+        _move_to_ledger(cursor, poll_id, entries)
+        _add_counts(poll_id, added)
+    now = timezone.now()
+    head.position, head.head_hash, head.sealed_at = position, prev, now
+    head.save()
+    counts = {
+        str(option_id): count
+        for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
+    }
+    snapshot = _record_snapshot(poll_id, now, counts, position, prev, final=final)
+    transaction.on_commit(lambda: refresh_cached_tally(poll_id))
+    return snapshot
 
-    One transaction under a per-poll advisory lock: the batch is taken FOR UPDATE SKIP LOCKED,
-    shuffled (ledger order reveals no more than "cast within this batch"), given the next
-    positions, chained, counted, and the head moves. Running it twice or from two workers at once
-    counts nothing twice and skips nothing. Its cost depends on the batch, not on the ledger's
-    length.
+
+def publish_min_ballots():
+    return settings.PUBLISH_MIN_BALLOTS
+
+
+# How long the inbox's rewrite may wait for casts in flight (or a backup) before it gives way to
+# a plain VACUUM; the next publication tries again.
+INBOX_REWRITE_LOCK_TIMEOUT = "200ms"
+# Above this many waiting ballots (a backlog after an outage) the rewrite would hold casts up too
+# long: VACUUM instead, until the backlog is published.
+INBOX_REWRITE_MAX = 20_000
+
+
+class _InboxTooLarge(Exception):
+    pass
+
+
+def clear_inbox():
+    """Leave no trace of published ballots in the inbox, whose deleted row versions carry the
+    xmin of the cast transactions that also marked codes used.
+
+    The inbox is small, so it is rewritten: under a brief exclusive lock its waiting ballots are
+    read, the table is truncated (a new, empty file: neither dead row versions nor their raw bytes
+    survive, whatever old snapshots other sessions hold) and they are written back in random
+    order, now with the rewrite's own transaction id. If casts in flight or a backup hold the
+    lock longer than INBOX_REWRITE_LOCK_TIMEOUT, a plain VACUUM frees the dead versions instead
+    (their bytes stay until overwritten) and the next publication rewrites. Runs after the
+    publication commits; skipped inside an outer transaction (tests that wrap everything in one).
+    Returns "rewritten", "vacuumed" or None.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{INBOX_REWRITE_LOCK_TIMEOUT}'")
+            cursor.execute("LOCK TABLE ballots_inboxballot IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(
+                "SELECT id, poll_id, option_id, tracker_hash FROM ballots_inboxballot LIMIT %s", [INBOX_REWRITE_MAX + 1]
+            )
+            waiting = cursor.fetchall()
+            if len(waiting) > INBOX_REWRITE_MAX:
+                raise _InboxTooLarge  # a backlog: rewrite it once it has been published
+            cursor.execute("TRUNCATE ballots_inboxballot")
+            if waiting:
+                _shuffle(waiting)
+                cursor.execute(
+                    "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
+                    " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bytea[])",
+                    [list(column) for column in zip(*waiting, strict=True)],
+                )
+        return "rewritten"
+    except (OperationalError, _InboxTooLarge):
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ballots_inboxballot")
+        return "vacuumed"
+
+
+def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
+    """Publish the poll's waiting ballots if at least PUBLISH_MIN_BALLOTS wait; return how many.
+
+    One transaction under a per-poll advisory lock: up to batch_size waiting ballots are taken
+    FOR UPDATE SKIP LOCKED; fewer than K and nothing happens (no published figure ever moves by
+    fewer than K ballots). Otherwise they are shuffled (ledger order reveals no more than
+    "cast before this publication"), given the next positions, chained, inserted into the ledger
+    in position order, deleted from the inbox and counted; the head moves; one snapshot is
+    signed. Then the inbox is cleared of their traces (clear_inbox). Running it twice or from
+    two workers at once counts nothing twice and skips nothing. Its cost depends on the batch, not on the ledger's length.
     """
     with transaction.atomic(), connection.cursor() as cursor:
-        batch = _take_batch(cursor, poll_id, batch_size)
-        if not batch:
+        _lock_poll_sealing(cursor, poll_id)
+        waiting = _take_waiting(cursor, poll_id, max(batch_size, publish_min_ballots()))
+        if not waiting or len(waiting) < publish_min_ballots():
             return 0
-        head, _created = PollHead.objects.select_for_update().get_or_create(poll_id=poll_id)
-        _shuffle(batch)
-        prev, position, added, entries = bytes(head.head_hash), head.position, Counter(), []
-        for ballot_id, option_id, tracker_hash in batch:
-            position += 1
-            entry = ledger.entry_hash(prev, position, poll_id, option_id, tracker_hash)
-            entries.append((ballot_id, position, prev, entry))
-            added[option_id] += 1
-            prev = entry
-        _write_entries(cursor, entries)
-        _add_counts(poll_id, added)
-        now = timezone.now()
-        head.position, head.head_hash, head.sealed_at = position, prev, now
-        head.save()
-        counts = {
-            str(option_id): count
-            for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
-        }
-        _record_snapshot(poll_id, now, counts, position, prev)
-        transaction.on_commit(lambda: refresh_cached_tally(poll_id))
-    return len(batch)
+        _publish(cursor, poll_id, waiting)
+    if clear:
+        clear_inbox()
+    return len(waiting)
 
 
 def _batch_counts(poll_id):
-    return {
-        str(batch_id): {"issued": issued, "revoked": revoked_at is not None}
-        for batch_id, issued, revoked_at in CodeBatch.objects.filter(poll_id=poll_id)
-        .order_by("id")
-        .values_list("id", "issued", "revoked_at")
-    }
+    """Per batch: codes issued, revoked or not, and codes used, as of this publication. The used
+    counts are also kept on the batch for the console, so that they too move only with
+    publications."""
+    used = dict(
+        Credential.objects.filter(poll_id=poll_id, used=True).order_by()
+        .values_list("batch_id").annotate(n=Count("id")).values_list("batch_id", "n")
+    )
+    batches = {}
+    for batch_id, issued, revoked_at, used_published in (
+        CodeBatch.objects.filter(poll_id=poll_id).order_by("id")
+        .values_list("id", "issued", "revoked_at", "used_published")
+    ):
+        batches[str(batch_id)] = {"issued": issued, "revoked": revoked_at is not None, "used": used.get(batch_id, 0)}
+        if used_published != used.get(batch_id, 0):
+            CodeBatch.objects.filter(pk=batch_id).update(used_published=used.get(batch_id, 0))
+    return batches
 
 
 def _record_snapshot(poll_id, taken_at, counts, position, head_hash, final=False):
@@ -135,18 +225,22 @@ def _record_snapshot(poll_id, taken_at, counts, position, head_hash, final=False
 
 
 def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):
+    """Publish batch after batch while at least K wait; clear the inbox once at the end."""
     total = 0
     while True:
-        sealed = seal_poll(poll_id, batch_size)
+        sealed = seal_poll(poll_id, batch_size, clear=False)
         total += sealed
         if sealed < batch_size:
-            return total
+            break
+    if total:
+        clear_inbox()
+    return total
 
 
 def seal_all_polls(batch_size=DEFAULT_BATCH):
-    """Seal every poll that has unsealed ballots (open ones, and closed ones until none is left),
-    then mend cached tallies that fell behind (e.g. sealed while Redis was unreachable)."""
-    poll_ids = sorted(set(Ballot.objects.filter(position__isnull=True).values_list("poll_id", flat=True)))
+    """Publish every poll where at least K ballots wait, then mend cached tallies that fell
+    behind (e.g. sealed while Redis was unreachable)."""
+    poll_ids = sorted(set(InboxBallot.objects.values_list("poll_id", flat=True).distinct()))
     sealed = {poll_id: seal_until_caught_up(poll_id, batch_size) for poll_id in poll_ids}
     refresh_stale_tallies()
     return sealed
@@ -173,34 +267,29 @@ class PublishRefused(Exception):
 
 
 def publish_final(poll_id, actor):
-    """Publish the final result: a last signed snapshot marked final, once the poll is closed and
-    every ballot is sealed. Nothing can follow it: the poll accepts no ballot and a second final
-    snapshot is refused (also by a unique index)."""
+    """Publish the final result once the poll has closed: the remainder of waiting ballots (of
+    any size, the one exception to K) enters the ledger and one last signed snapshot, marked
+    final, covers everything. Nothing can follow it: the poll accepts no ballot and a second
+    final snapshot is refused (also by a unique index)."""
     from django.utils.translation import gettext as _
 
     from ballots.models import AuditEntry, Poll
 
-    seal_until_caught_up(poll_id)
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock order as in seal_poll (sealing lock, then rows), so the two never deadlock.
+        _lock_poll_sealing(cursor, poll_id)
         poll = Poll.objects.select_for_update().get(pk=poll_id)
         if poll.phase() != "closed":
             raise PublishRefused(_("The final result can be published only after the poll has closed."))
         if poll.state != Poll.State.CLOSED:
             poll.state = Poll.State.CLOSED  # its closing time has passed: record it
             poll.save(update_fields=["state"])
-        if Ballot.objects.filter(poll_id=poll_id, position__isnull=True).exists():
-            raise PublishRefused(_("Some ballots are not sealed yet; try again in a few seconds."))
         if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
             raise PublishRefused(_("The final result of this poll is already published."))
-        head, _created = PollHead.objects.get_or_create(poll_id=poll_id)
-        counts = {
-            str(option_id): count
-            for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
-        }
-        snapshot = _record_snapshot(poll_id, timezone.now(), counts, head.position, bytes(head.head_hash), final=True)
+        snapshot = _publish(cursor, poll_id, _take_waiting(cursor, poll_id, None), final=True)
         AuditEntry.objects.create(
             role=actor.role, organizer=actor.pseudonym, poll_id=poll_id, action=AuditEntry.Action.PUBLISH,
-            detail={"position": head.position, "total": snapshot.total},
+            detail={"position": snapshot.position, "total": snapshot.total},
         )
-        transaction.on_commit(lambda: refresh_cached_tally(poll_id))
-        return snapshot
+    clear_inbox()
+    return snapshot

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from ballots import codes
+from ballots import blind, codes
 from ballots.queries import managed_poll, public_poll, public_polls
 from ballots.services import actor_for
 from referendum.responses import refuse
@@ -47,6 +47,9 @@ def _card(poll, now, series=None):
         "phase": poll.phase(now),
         "rows": rows,
         "total": total,
+        "received": tally["received"],
+        "waiting": tally["waiting"],
+        "publish_min_ballots": tally["publish_min_ballots"],
         "head": tally["head"],
         "as_of": as_of,
         "age": int((now - as_of).total_seconds()) if as_of else None,
@@ -119,7 +122,10 @@ def verify_receipt(request):
         else:
             result = queries.receipt_status(codes.hash_tracker(tracker)) or "unknown"
             if result != "unknown" and result["position"] is not None:
-                result["label"] = result["poll"].options.get(pk=result["entry"]["option"]).label
+                options = list(result["poll"].options.all())
+                chosen = next(o for o in options if o.id == result["entry"]["option"])
+                # One length whatever the answer (ballots/blind.py).
+                result["label"] = blind.padded_label(chosen, options)
     elif form.errors:
         status = 400
     return render(request, "tallying/verify.html", {"form": form, "result": result}, status=status)

@@ -2,14 +2,13 @@
 
 from collections import Counter
 
-from ballots.models import Ballot
 from tallying.ledger import verify_chain
-from tallying.models import OptionCount, PollHead
+from tallying.models import LedgerEntry, OptionCount, PollHead
 
 
 def ledger_rows(poll_id):
     return (
-        Ballot.objects.filter(poll_id=poll_id, position__isnull=False)
+        LedgerEntry.objects.filter(poll_id=poll_id)
         .order_by("position")
         .values("position", "poll", "option", "tracker_hash", "prev_hash", "entry_hash")
     )
@@ -20,7 +19,7 @@ def assert_ledger_consistent(poll_id):
     and the head is the chain's end. Returns the number of sealed ballots."""
     sealed, head_hash, chain_counts = verify_chain(ledger_rows(poll_id), poll_id)
     recount = Counter(
-        Ballot.objects.filter(poll_id=poll_id, position__isnull=False).values_list("option_id", flat=True)
+        LedgerEntry.objects.filter(poll_id=poll_id).values_list("option_id", flat=True)
     )
     stored = {o: c for o, c in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count") if c}
     assert stored == dict(recount) == chain_counts
@@ -48,19 +47,23 @@ def cast_many(poll, count, option_index=None):
 def insert_ballots(poll, count, sealed=False):
     """Insert `count` ballots with one SQL statement, spread over the poll's options.
 
-    Unsealed ballots are real input for sealing. `sealed=True` also fills position and hashes
-    with stand-ins that do not chain (for measuring the export, not for verifying it)."""
+    Waiting ballots (in the inbox) are real input for sealing. `sealed=True` writes ledger entries
+    instead, with stand-in hashes that do not chain (for measuring the export, not verifying it)."""
     from django.db import connection
 
     options = [o.id for o in poll.options.all()]
-    columns, values = "", ""
-    if sealed:
-        columns = ", position, prev_hash, entry_hash"
-        values = ", i, sha256((i - 1)::text::bytea), sha256((-i)::text::bytea)"
     with connection.cursor() as cursor:
+        if sealed:
+            cursor.execute(
+                "INSERT INTO tallying_ledgerentry (poll_id, position, option_id, tracker_hash, prev_hash, entry_hash)"
+                " SELECT %s, i, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea),"
+                " sha256((i - 1)::text::bytea), sha256((-i)::text::bytea) FROM generate_series(1, %s) AS i",
+                [poll.id, options, len(options), count],
+            )
+            return
         cursor.execute(
-            f"INSERT INTO ballots_ballot (id, poll_id, option_id, tracker_hash, cast_hour{columns})"  # noqa: S608
-            f" SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea),"
-            f" date_trunc('hour', now()){values} FROM generate_series(1, %s) AS i",
+            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
+            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea)"
+            " FROM generate_series(1, %s) AS i",
             [poll.id, options, len(options), count],
         )

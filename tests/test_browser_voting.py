@@ -5,7 +5,7 @@ import re
 import pytest
 
 from ballots import codes
-from ballots.models import Ballot, Credential
+from ballots.models import Credential, InboxBallot
 from tests.browser import chromium
 from tests.factories import make_codes, make_poll
 
@@ -38,14 +38,14 @@ def test_voter_casts_a_ballot_and_gets_a_receipt(live_server, browser, javascrip
     page.get_by_role("button", name="Continue").click()
 
     assert "You are about to vote:" in page.locator(".about-to-vote").inner_text()
-    assert page.locator(".about-to-vote strong").inner_text() == "No"
+    assert page.locator(".about-to-vote strong").inner_text().strip() == "No"
     assert Credential.objects.filter(poll=poll, used=True).count() == 0  # not consumed yet
     page.get_by_role("button", name="Confirm and cast my vote").click()
 
     tracker = page.locator("#tracker").inner_text().strip()
     assert re.fullmatch(r"([0-9A-Z]{4}-){7}[0-9A-Z]{4}", tracker)
     assert "What is this receipt for?" in page.content()
-    ballot = Ballot.objects.get(poll=poll)
+    ballot = InboxBallot.objects.get(poll=poll)
     assert ballot.option.label_en == "No"
     assert bytes(ballot.tracker_hash) == codes.hash_tracker(codes.normalize_tracker(tracker))
     assert Credential.objects.filter(poll=poll, used=True).count() == 1
@@ -56,7 +56,7 @@ def test_voter_casts_a_ballot_and_gets_a_receipt(live_server, browser, javascrip
     page.get_by_label("Yes").check()
     page.get_by_role("button", name="Continue").click()
     assert "already been used" in page.locator(".error").first.inner_text()
-    assert Ballot.objects.count() == 1
+    assert InboxBallot.objects.count() == 1
     context.close()
 
 

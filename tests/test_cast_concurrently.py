@@ -7,7 +7,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from ballots.models import Ballot, Credential
+from ballots.models import Credential, InboxBallot
 from tests.factories import make_codes, make_poll
 
 CASTERS = 50
@@ -56,7 +56,7 @@ def test_fifty_simultaneous_casts_with_one_code_give_one_ballot():
     assert all(status == 409 for status, body in results if status != 201)
     assert {body["error"] for body in refused} == {"code_used"}
     assert all("already been used" in body["message"] for body in refused)
-    assert Ballot.objects.filter(poll=poll).count() == 1
+    assert InboxBallot.objects.filter(poll=poll).count() == 1
     assert Credential.objects.get(poll=poll).used is True
 
 
@@ -75,5 +75,5 @@ def test_simultaneous_casts_with_different_codes_are_all_accepted():
         return response.status_code
 
     assert _race(cast, len(codes)) == [201] * len(codes)
-    assert Ballot.objects.filter(poll=poll).count() == len(codes)
+    assert InboxBallot.objects.filter(poll=poll).count() == len(codes)
     assert Credential.objects.filter(poll=poll, used=True).count() == len(codes)

@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from ballots import codes
 from ballots.errors import CodeUnknown
-from ballots.models import Ballot, Credential, Poll
+from ballots.models import Credential, InboxBallot, Poll
 from tests.factories import make_codes, make_poll, make_region
 
 
@@ -71,7 +71,7 @@ def test_unknown_code(world, channel):
     unknown = codes.new_code()
     response = submit(channel, world["siberia"].id, unknown, world["siberia"].options.first().id, world)
     assert_refused(response, channel, 403, "code_unknown", "not valid")
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -79,7 +79,7 @@ def test_unknown_code(world, channel):
 def test_malformed_code(world, channel, typed):
     response = submit(channel, world["siberia"].id, typed, world["siberia"].options.first().id, world)
     assert_refused(response, channel, 400, "code_malformed", "does not look like a voting code")
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -87,7 +87,7 @@ def test_code_of_another_regions_poll(world, channel):
     code = world["urals_code"]
     response = submit(channel, world["siberia"].id, code, world["siberia"].options.first().id, world)
     assert_refused(response, channel, 403, "code_other_poll", "another region")
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -97,7 +97,7 @@ def test_option_of_another_poll(world, channel):
     foreign_option = world["urals"].options.first().id
     response = submit(channel, world["siberia"].id, code, foreign_option, world)
     assert_refused(response, channel, 400, "bad_option", "choose one of the answers")
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -109,7 +109,7 @@ def test_code_already_used(world, channel):
     assert first.status_code in (200, 201)
     again = submit(channel, poll.id, code, poll.options.last().id, world)
     assert_refused(again, channel, 409, "code_used", "already been used")
-    ballots = list(Ballot.objects.all())
+    ballots = list(InboxBallot.objects.all())
     assert len(ballots) == 1
     assert ballots[0].option_id == poll.options.first().id  # the accepted ballot is unchanged
 
@@ -153,7 +153,7 @@ def test_poll_not_accepting(world, channel, change, status, error, message):
     else:
         response = submit(channel, poll.id, code, poll.options.first().id, world)
     assert_refused(response, channel, status, error, message)
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -172,7 +172,7 @@ def test_form_without_csrf_token_is_refused(world):
     response = client.post(f"/polls/{poll.id}/cast", {"code": code, "option": poll.options.first().id})
     assert response.status_code == 403
     assert "expired or came from another site" in response.content.decode()
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -182,7 +182,7 @@ def test_api_refuses_a_cross_site_form_post(world):
     response = Client().post(f"/api/v1/polls/{poll.id}/ballots", {"code": code, "option": poll.options.first().id})
     assert response.status_code == 415
     assert response.json()["error"] == "unsupported_media_type"
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -193,7 +193,7 @@ def test_get_on_the_cast_url(world, url):
     assert "POST" in response["Allow"]
     text = response.content.decode()
     assert "Nothing was recorded" in (response.json()["message"] if url.startswith("/api") else text)
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -213,7 +213,7 @@ def test_oversized_body(world, channel):
             content_type="application/json",
         )
     assert_refused(response, channel, 413, "body_too_large", "too large")
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 
 
@@ -233,7 +233,7 @@ def test_api_malformed_requests(world, body, error):
     assert response.status_code == 400
     assert response.json()["error"] == error
     assert response.json()["message"]
-    assert not Ballot.objects.exists()
+    assert not InboxBallot.objects.exists()
 
 
 def test_first_step_checks_without_consuming_the_code(world):
@@ -244,7 +244,7 @@ def test_first_step_checks_without_consuming_the_code(world):
     assert response.status_code == 200
     assert "You are about to vote:" in response.content.decode()
     assert option.label_en in response.content.decode()
-    assert credential_of(code).used is False and not Ballot.objects.exists()
+    assert credential_of(code).used is False and not InboxBallot.objects.exists()
     refused = client.post(f"/polls/{poll.id}/", {"code": codes.new_code(), "option": option.id, "csrfmiddlewaretoken": token})
     assert refused.status_code == 403 and "not valid" in refused.content.decode()
 

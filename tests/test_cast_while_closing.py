@@ -8,7 +8,7 @@ from django.db import connections
 
 from ballots import services
 from ballots.errors import PollClosed
-from ballots.models import Ballot, Credential
+from ballots.models import Credential, InboxBallot
 from tests.factories import make_codes, make_poll
 
 CASTERS = 8
@@ -41,10 +41,10 @@ def test_no_ballot_is_accepted_after_close():
     started.wait(timeout=30)
     # Let a good share of the casts land, then close while the others are still in flight.
     deadline = time.monotonic() + 30
-    while Ballot.objects.filter(poll=poll).count() < CASTERS * 5 and time.monotonic() < deadline:
+    while InboxBallot.objects.filter(poll=poll).count() < CASTERS * 5 and time.monotonic() < deadline:
         time.sleep(0.005)
     services.close_poll(poll.id)
-    ballots_at_close = Ballot.objects.filter(poll=poll).count()
+    ballots_at_close = InboxBallot.objects.filter(poll=poll).count()
     for thread in threads:
         thread.join(timeout=120)
 
@@ -54,7 +54,7 @@ def test_no_ballot_is_accepted_after_close():
     assert len(flat) == CASTERS * CODES_PER_CASTER
     assert accepted and refused, "the close must really race with casts"
     # Nothing committed after the close: the count seen when close returned is final.
-    assert Ballot.objects.filter(poll=poll).count() == ballots_at_close == len(accepted)
+    assert InboxBallot.objects.filter(poll=poll).count() == ballots_at_close == len(accepted)
     # Refused codes were not consumed.
     assert Credential.objects.filter(poll=poll, used=True).count() == len(accepted)
     # Once a caster saw the close, it never got a ballot in again.

@@ -175,5 +175,5 @@ def test_revoked_batch_stops_unused_codes_and_keeps_cast_ballots():
     services.revoke_batch(batch.id, "Cards stolen from a courier", actor=ORGANIZER)
     with pytest.raises(CodeRevoked):
         services.cast_ballot(poll.id, unused, poll.options.first().id)
-    assert poll.ballots.count() == 1
+    assert poll.inbox.count() == 1
     assert actions(poll) == ["create", "open", "issue_batch", "revoke_batch"]

@@ -83,7 +83,7 @@ def test_database_and_logs_hold_no_code_tracker_address_or_agent(caplog):
     secrets_in_clear = full_flow()
     dump = dump_database()
 
-    assert "INSERT INTO public.ballots_ballot" in dump  # the dump really holds the ballots
+    assert "INSERT INTO public.ballots_inboxballot" in dump  # the dump really holds the ballots
     assert dump.count("INSERT INTO public.ballots_credential") == 4
     for value in secrets_in_clear:
         for spelling in spellings(value):
@@ -96,45 +96,47 @@ def test_database_and_logs_hold_no_code_tracker_address_or_agent(caplog):
     assert any(r.name == "django.request" and r.status_code == 409 for r in caplog.records)
 
 
+def table_columns(cursor, table):
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", [table]
+    )
+    return dict(cursor.fetchall())
+
+
 @pytest.mark.django_db(transaction=True)
-def test_no_column_links_a_ballot_to_a_credential():
+def test_no_column_links_a_ballot_to_a_credential_or_a_time():
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT column_name, data_type FROM information_schema.columns
-            WHERE table_name = 'ballots_ballot' ORDER BY column_name
-            """
-        )
-        columns = dict(cursor.fetchall())
+        inbox = table_columns(cursor, "ballots_inboxballot")
+        ledger = table_columns(cursor, "tallying_ledgerentry")
         cursor.execute(
             """
             SELECT tc.table_name, ccu.table_name FROM information_schema.table_constraints tc
             JOIN information_schema.constraint_column_usage ccu
               ON tc.constraint_name = ccu.constraint_name
             WHERE tc.constraint_type = 'FOREIGN KEY'
-              AND tc.table_name IN ('ballots_ballot', 'ballots_credential')
+              AND tc.table_name IN ('ballots_inboxballot', 'tallying_ledgerentry', 'ballots_credential')
             """
         )
         references = set(cursor.fetchall())
-    assert set(columns) == {
-        "id", "poll_id", "option_id", "tracker_hash", "cast_hour", "position", "prev_hash", "entry_hash",
-    }
-    assert columns["id"] == "uuid"  # random ids: no sequence counts the casts
-    assert ("ballots_ballot", "ballots_credential") not in references
-    assert ("ballots_credential", "ballots_ballot") not in references
+    assert set(inbox) == {"id", "poll_id", "option_id", "tracker_hash"}
+    assert set(ledger) == {"id", "poll_id", "position", "option_id", "tracker_hash", "prev_hash", "entry_hash"}
+    assert inbox["id"] == "uuid"  # random ids: no sequence counts the casts
+    for table in ("ballots_inboxballot", "tallying_ledgerentry"):
+        assert (table, "ballots_credential") not in references
+        assert ("ballots_credential", table) not in references
     assert references  # the query does see foreign keys (poll, option, batch)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ballot_rows_keep_only_the_hour_and_random_ids():
+def test_waiting_ballots_have_random_ids_and_no_time():
     full_flow()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, cast_hour FROM ballots_ballot")
+        cursor.execute("SELECT id FROM ballots_inboxballot")
         rows = cursor.fetchall()
+        types = set(table_columns(cursor, "ballots_inboxballot").values())
     assert len(rows) == 2
-    for ballot_id, cast_hour in rows:
-        assert ballot_id.version == 4
-        assert (cast_hour.minute, cast_hour.second, cast_hour.microsecond) == (0, 0, 0)
+    assert all(ballot_id.version == 4 for (ballot_id,) in rows)
+    assert not {t for t in types if "time" in t or "date" in t}
 
 
 def free_port():

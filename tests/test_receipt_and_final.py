@@ -35,11 +35,11 @@ def test_receipt_pending_then_sealed(django_capture_on_commit_callbacks):
     no = poll.options.last()
     tracker = cast(poll, make_codes(poll)[0], no)
     pending = lookup(tracker)
-    assert pending.status_code == 200 and "waiting to be sealed" in pending.content.decode()
+    assert pending.status_code == 200 and "not counted yet" in pending.content.decode()
     seal_until_caught_up(poll.id)
     sealed = lookup(tracker.lower().replace("-", " "))  # typed loosely
     html = sealed.content.decode()
-    assert "Sealed at position 1" in html and "No" in html
+    assert "in the public ledger at position 1" in html and "No" in html
     snapshot = Snapshot.objects.get(poll=poll)
     assert bytes(snapshot.head_hash).hex() in html  # the first snapshot that includes it
     assert "Cache-Control" in sealed and "no-store" in sealed["Cache-Control"]

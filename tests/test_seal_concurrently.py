@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connections
 
-from ballots.models import Ballot
+from ballots.models import Credential, InboxBallot
 from tallying.services import seal_poll, seal_until_caught_up
 from tests.factories import make_poll
 from tests.sealing import assert_ledger_consistent, cast_many
@@ -32,7 +32,7 @@ def test_two_sealers_at_once_on_the_same_poll():
         thread.join(timeout=120)
     assert sum(sealed) == 600
     assert assert_ledger_consistent(poll.id) == 600
-    assert not Ballot.objects.filter(poll=poll, position__isnull=True).exists()
+    assert not InboxBallot.objects.filter(poll=poll).exists()
     from tallying.models import OptionCount
 
     assert dict(OptionCount.objects.filter(poll=poll).values_list("option_id", "count")) == dict(cast)
@@ -67,4 +67,5 @@ def test_casts_during_sealing_are_sealed_by_a_later_run():
     stop.set()
     thread.join(timeout=60)
     seal_until_caught_up(poll.id)
-    assert assert_ledger_consistent(poll.id) == Ballot.objects.filter(poll=poll).count()
+    assert assert_ledger_consistent(poll.id) == Credential.objects.filter(poll=poll, used=True).count()
+    assert not InboxBallot.objects.filter(poll=poll).exists()

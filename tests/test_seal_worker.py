@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from django.test import Client
 
-from ballots.models import Ballot
+from ballots.models import InboxBallot
 from tests.factories import make_codes, make_poll
 from tests.sealing import assert_ledger_consistent
 from tests.workers import celery_process
@@ -47,4 +47,4 @@ def test_worker_and_beat_seal_every_ballot_cast_over_http(tmp_path):
     assert {c["option"]: c["count"] for c in tally["counts"]} == dict(cast)
     assert "tallying.seal_open_polls" in log
     assert assert_ledger_consistent(poll.id) == CAST
-    assert not Ballot.objects.filter(poll=poll, position__isnull=True).exists()
+    assert not InboxBallot.objects.filter(poll=poll).exists()

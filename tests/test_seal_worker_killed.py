@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection
 
-from ballots.models import Ballot
+from tallying.models import LedgerEntry
 from tallying.services import SEAL_LOCK_NAMESPACE
 from tallying.tasks import seal_poll_task
 from tests.factories import make_poll
@@ -28,7 +28,7 @@ def sealer_holds_the_lock(poll_id):
 
 
 def sealed_count(poll):
-    return Ballot.objects.filter(poll=poll, position__isnull=False).count()
+    return LedgerEntry.objects.filter(poll=poll).count()
 
 
 def wait_until(condition, seconds, what):

@@ -25,6 +25,10 @@
   function apply(card, tally) {
     var total = tally.total;
     card.querySelector("[data-total]").textContent = total;
+    var received = card.querySelector("[data-received]");
+    if (received && tally.received !== undefined) received.textContent = tally.received;
+    var waiting = card.querySelector("[data-waiting]");
+    if (waiting && tally.waiting !== undefined) waiting.textContent = tally.waiting;
     tally.counts.forEach(function (entry) {
       var row = card.querySelector('tr[data-option="' + entry.option + '"]');
       if (!row) return;
