@@ -3,25 +3,29 @@
 from django.conf import settings
 from django.core.cache import cache
 
-from ballots.models import InboxBallot
-from ballots.queries import public_polls
+from ballots.models import InboxBallot, Poll
+from ballots.queries import public_polls, with_figures
 
 from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 from .services import tally_cache_key
 
-# How long a poll's "waiting" figure may be reused: received ballots show within seconds.
-WAITING_CACHE_SECONDS = 2
+# How long a poll's "received" figure may be reused: received ballots show within seconds.
+RECEIVED_CACHE_SECONDS = 2
 
 
-def waiting_count(poll_id):
-    """Ballots of the poll accepted but not yet published (no answers: the inbox is small and
-    indexed by poll, so this is cheap; cached for a couple of seconds against floods)."""
-    key = f"waiting:{poll_id}"
-    waiting = cache.get(key)
-    if waiting is None:
-        waiting = InboxBallot.objects.filter(poll_id=poll_id).count()
-        cache.set(key, waiting, timeout=WAITING_CACHE_SECONDS)
-    return waiting
+def received_cache_key(poll_id):
+    return f"received:{poll_id}"
+
+
+def received_count(poll_id):
+    """Ballots of the poll accepted so far, counted or waiting (no answers). The head and the
+    inbox are read in one statement, so the sum never mixes two moments; cached for a couple of
+    seconds against floods (and dropped at each publication)."""
+    received = cache.get(received_cache_key(poll_id))
+    if received is None:
+        received = with_figures(Poll.objects.filter(pk=poll_id)).values_list("received", flat=True).first() or 0
+        cache.set(received_cache_key(poll_id), received, timeout=RECEIVED_CACHE_SECONDS)
+    return received
 
 
 def sealed_tally(poll_id):
@@ -52,7 +56,8 @@ def tally_for_poll(poll):
         for o in poll.options.all()
     ]
     counted = sum(c["count"] for c in counts)
-    waiting = waiting_count(poll.id)
+    # The cached counts and the received figure are read at slightly different moments.
+    received = max(received_count(poll.id), counted)
     return {
         "poll": poll.id,
         "region": poll.region.slug,
@@ -60,8 +65,8 @@ def tally_for_poll(poll):
         "closes_at": poll.closes_at.isoformat(),
         "total": counted,
         "counted": counted,
-        "received": counted + waiting,
-        "waiting": waiting,
+        "received": received,
+        "waiting": received - counted,
         "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS,
         "counts": counts,
         "head": sealed["head"],
@@ -171,7 +176,8 @@ def receipt_status(tracker_hash):
         waiting = InboxBallot.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
         if waiting is None:
             return None
-        return {"poll": waiting.poll, "position": None, "waiting": waiting_count(waiting.poll_id),
+        return {"poll": waiting.poll, "position": None,
+                "waiting": InboxBallot.objects.filter(poll_id=waiting.poll_id).count(),
                 "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS}
     return {
         "poll": entry.poll,

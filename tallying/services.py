@@ -255,9 +255,10 @@ def refresh_stale_tallies():
 
 def refresh_cached_tally(poll_id):
     """Put the poll's sealed tally into the cache (a no-op while Redis is down)."""
-    from .queries import sealed_tally
+    from .queries import received_cache_key, sealed_tally
 
     cache.set(tally_cache_key(poll_id), sealed_tally(poll_id), timeout=60)
+    cache.delete(received_cache_key(poll_id))
 
 
 class PublishRefused(Exception):

@@ -1,17 +1,13 @@
 """Exporting a poll of 1,000,000 ballots streams: the server's memory stays flat."""
 
 import re
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 
 from tests.factories import make_poll
 from tests.sealing import insert_ballots
-from tests.test_privacy import free_port
-from tests.workers import ROOT, child_env
+from tests.servers import gunicorn
 
 BALLOTS = 1_000_000
 
@@ -32,23 +28,7 @@ def worker_pid(master_pid):
 def test_export_of_a_million_ballots_keeps_memory_flat(tmp_path):
     poll = make_poll()
     insert_ballots(poll, BALLOTS, sealed=True)
-    port = free_port()
-    with open(tmp_path / "server.log", "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "referendum.wsgi", "-c", "referendum/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "300"],
-            cwd=ROOT, env=child_env(WEB_CONCURRENCY="1"), stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=5).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with gunicorn(tmp_path / "server.log", "--timeout", "300") as (base, server):
         worker = worker_pid(server.pid)
         # A small export first, so the worker's own imports are counted in the baseline.
         small = make_poll(region=poll.region)
@@ -60,9 +40,6 @@ def test_export_of_a_million_ballots_keeps_memory_flat(tmp_path):
                 lines += 1
                 size += len(line)
         after = rss_peak_kib(worker)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(
         f"\nexport of {BALLOTS:,} ballots: {size / 2**20:.0f} MiB streamed in {lines:,} lines; "
         f"worker peak RSS {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after "

@@ -3,21 +3,17 @@ code, a tracker, an IP address or a user agent, and nothing links a ballot to it
 
 import json
 import logging
-import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 
 from tests.factories import make_codes, make_poll, make_region
+from tests.servers import gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 VOTER_ADDRESS = "203.0.113.77"
@@ -139,12 +135,6 @@ def test_waiting_ballots_have_random_ids_and_no_time():
     assert not {t for t in types if "time" in t or "date" in t}
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_web_server_access_log_holds_no_address_agent_code_or_tracker(tmp_path):
@@ -152,32 +142,8 @@ def test_web_server_access_log_holds_no_address_agent_code_or_tracker(tmp_path):
     poll = make_poll()
     (code,) = make_codes(poll, 1)
     option = poll.options.first()
-    db = connection.settings_dict
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        CREDENTIAL_PEPPER=settings.CREDENTIAL_PEPPER.decode(),
-        WEB_CONCURRENCY="1",
-    )
     log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "referendum.wsgi", "-c", "referendum/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with gunicorn(log_path) as (base, _server):
         headers = {"User-Agent": VOTER_AGENT, "X-Forwarded-For": PROXY_FORWARDED, "Content-Type": "application/json"}
         request = urllib.request.Request(
             f"{base}/api/v1/polls/{poll.id}/ballots",
@@ -190,9 +156,6 @@ def test_web_server_access_log_holds_no_address_agent_code_or_tracker(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(again, timeout=10)
         assert refused.value.code == 409
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     output = log_path.read_text()
     access_lines = [line for line in output.splitlines() if '"POST /api/v1/polls' in line]
     assert len(access_lines) == 2, output  # the access log is on, and it logged both requests
