@@ -17,7 +17,15 @@ from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 # pg_advisory_xact_lock(namespace, poll id): one sealing run per poll at a time, across workers.
 SEAL_LOCK_NAMESPACE = 0x5EA1
 DEFAULT_BATCH = 10_000
-_shuffle = secrets.SystemRandom().shuffle
+
+
+def _shuffle(items):
+    """Shuffle in place by sorting on 64 random bits per item from the OS's CSPRNG: one call to
+    the OS instead of one per item (SystemRandom.shuffle took a third of a 10,000-ballot
+    publication)."""
+    keys = secrets.token_bytes(8 * len(items))
+    order = sorted(range(len(items)), key=lambda i: keys[8 * i : 8 * i + 8])
+    items[:] = [items[i] for i in order]
 
 
 def tally_cache_key(poll_id):
@@ -30,38 +38,43 @@ def _lock_poll_sealing(cursor, poll_id):
     # Embedded mode (SQLite): a single writer, so no lock is needed.
 
 
+def _count_waiting(cursor, poll_id):
+    cursor.execute("SELECT count(*) FROM ballots_inboxballot WHERE poll_id = %s", [poll_id])
+    return cursor.fetchone()[0]
+
+
 def _take_waiting(cursor, poll_id, limit):
-    """The poll's waiting ballots (at most `limit`, all when None), locked until the end of the
-    transaction. Call with the poll's sealing lock held."""
+    """Remove the poll's waiting ballots (at most `limit`, all when None) from the inbox and return
+    them; the deletion commits with the publication, or not at all. Call with the poll's sealing
+    lock held. (DELETE … RETURNING: no list of ids to send back, which for 10,000 ballots cost more
+    than the publication itself.)"""
     if connection.vendor == "postgresql":
         cursor.execute(
-            "SELECT id, option_id, tracker_hash FROM ballots_inboxballot WHERE poll_id = %s"
-            + (" LIMIT %s" if limit is not None else "") + " FOR UPDATE SKIP LOCKED",
+            "DELETE FROM ballots_inboxballot WHERE id IN (SELECT id FROM ballots_inboxballot WHERE poll_id = %s"
+            + (" LIMIT %s" if limit is not None else "") + " FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, option_id, tracker_hash",
             [poll_id, limit] if limit is not None else [poll_id],
         )
         return [(row[0], row[1], bytes(row[2])) for row in cursor.fetchall()]
     waiting = InboxBallot.objects.filter(poll_id=poll_id).values_list("id", "option_id", "tracker_hash")
-    return [(i, o, bytes(t)) for i, o, t in (waiting[:limit] if limit is not None else waiting)]
+    taken = [(i, o, bytes(t)) for i, o, t in (waiting[:limit] if limit is not None else waiting)]
+    InboxBallot.objects.filter(pk__in=[i for i, _o, _t in taken]).delete()
+    return taken
 
 
-def _move_to_ledger(cursor, poll_id, entries):
-    """Append the entries (position order) to the ledger and delete their ballots from the inbox."""
-    ids, positions, options, trackers, prevs, hashes = (list(column) for column in zip(*entries, strict=True))
+LEDGER_COLUMNS = ("poll_id", "position", "option_id", "tracker_hash", "prev_hash", "entry_hash")
+
+
+def _append_to_ledger(cursor, poll_id, entries):
+    """Append the entries, in position order, to the ledger: its heap order is its (public)
+    position order. COPY streams them (no parameters to quote)."""
+    rows = [(poll_id, position, option, tracker, prev, entry) for _id, position, option, tracker, prev, entry in entries]
     if connection.vendor == "postgresql":
-        # INSERT … ORDER BY position: the ledger's heap order is its (public) position order.
-        cursor.execute(
-            "INSERT INTO tallying_ledgerentry (poll_id, position, option_id, tracker_hash, prev_hash, entry_hash)"
-            " SELECT %s, v.* FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[], %s::bytea[])"
-            " AS v(position, option_id, tracker_hash, prev_hash, entry_hash) ORDER BY v.position",
-            [poll_id, positions, options, trackers, prevs, hashes],
-        )
-        cursor.execute("DELETE FROM ballots_inboxballot WHERE id = ANY(%s::uuid[])", [ids])
+        with cursor.cursor.copy(f"COPY tallying_ledgerentry ({', '.join(LEDGER_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
         return
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(poll_id=poll_id, position=p, option_id=o, tracker_hash=t, prev_hash=pr, entry_hash=e)
-        for p, o, t, pr, e in zip(positions, options, trackers, prevs, hashes, strict=True)
-    )
-    InboxBallot.objects.filter(pk__in=ids).delete()
+    LedgerEntry.objects.bulk_create(LedgerEntry(**dict(zip(LEDGER_COLUMNS, row, strict=True))) for row in rows)
 
 
 def _add_counts(poll_id, added):
@@ -94,7 +107,7 @@ def _publish(cursor, poll_id, waiting, final=False):
         added[option_id] += 1
         prev = entry
     if entries:
-        _move_to_ledger(cursor, poll_id, entries)
+        _append_to_ledger(cursor, poll_id, entries)
         _add_counts(poll_id, added)
     now = timezone.now()
     head.position, head.head_hash, head.sealed_at = position, prev, now
@@ -168,17 +181,21 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
     """Publish the poll's waiting ballots if at least PUBLISH_MIN_BALLOTS wait; return how many.
 
     One transaction under a per-poll advisory lock: up to batch_size waiting ballots are taken
-    FOR UPDATE SKIP LOCKED; fewer than K and nothing happens (no published figure ever moves by
+    out of the inbox (FOR UPDATE SKIP LOCKED); fewer than K and nothing happens (no published figure ever moves by
     fewer than K ballots). Otherwise they are shuffled (ledger order reveals no more than
     "cast before this publication"), given the next positions, chained, inserted into the ledger
-    in position order, deleted from the inbox and counted; the head moves; one snapshot is
-    signed. Then the inbox is cleared of their traces (clear_inbox). Running it twice or from
-    two workers at once counts nothing twice and skips nothing. Its cost depends on the batch, not on the ledger's length.
+    in position order and counted; the head moves; one snapshot is signed. Then the inbox is
+    cleared of their traces (clear_inbox). Running it twice or from two workers at once counts
+    nothing twice and skips nothing. Its cost depends on the batch, not on the ledger's length.
     """
+    k = publish_min_ballots()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_poll_sealing(cursor, poll_id)
-        waiting = _take_waiting(cursor, poll_id, max(batch_size, publish_min_ballots()))
-        if not waiting or len(waiting) < publish_min_ballots():
+        if _count_waiting(cursor, poll_id) < k:
+            return 0
+        waiting = _take_waiting(cursor, poll_id, max(batch_size, k))
+        if len(waiting) < k:  # rows locked by someone else: publish nothing, delete nothing
+            transaction.set_rollback(True)
             return 0
         _publish(cursor, poll_id, waiting)
     if clear:
