@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_privacy import free_port
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from tallying.services import seal_poll
 from tallying.tasks import seal_open_polls
 from tests.factories import make_codes, make_poll
 from tests.sealing import assert_ledger_consistent
-from tests.test_privacy import free_port
+from tests.servers import free_port
 
 
 def dead_cache():
