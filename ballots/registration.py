@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from referendum import health, metrics
+
 from . import encryption, services
 from .errors import MalformedAddress, RegistrationClosed
 from .models import EmailRegistration, Poll
@@ -111,6 +113,7 @@ def request_code(poll, address, vote_url, language="en"):
         if first:
             _forget(poll.pk, digest)
         raise MailUnavailable() from None
+    metrics.count_email_queued()
 
 
 def _mail(kind, address, language, **context):
@@ -154,7 +157,9 @@ def deliver(token):
 def _send_or_log(kind, address, language, context):
     try:
         _mail(kind, address, language, **context)
-        return True
     except Exception as error:  # SMTP errors name the recipient: log only the error's type
         log.warning("Sending a registration mail (%s) failed: %s.", kind, type(error).__name__)
+        health.count_email("failed")
         return False
+    health.count_email("sent")
+    return True

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django_ratelimit.decorators import ratelimit
 
+from referendum import metrics
 from referendum.responses import json_error, refuse
 
 from . import queries, services
@@ -89,11 +90,14 @@ def cast(request, poll_id):
         return _poll_not_found(request)
     form = BallotForm(poll, request.POST)
     if not form.is_valid():
+        metrics.count_cast("invalid_form")
         return _vote_page(request, poll, form, status=400)
     try:
         tracker = services.cast_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
     except BallotError as error:
+        metrics.count_cast(error.code)
         return _vote_page(request, poll, form, error=error.message, status=error.status)
+    metrics.count_cast("accepted")
     response = render(request, "ballots/receipt.html", {"poll": poll, "tracker": tracker})
     response["Cache-Control"] = "no-store"
     return response
@@ -115,6 +119,13 @@ def json_response(data, status=200):
 @ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""
+    response = _api_cast(request, poll_id)
+    if request.method == "POST":
+        metrics.count_cast("accepted" if response.status_code == 201 else json.loads(response.content)["error"])
+    return response
+
+
+def _api_cast(request, poll_id):
     if request.method != "POST":
         return method_not_allowed(request, "POST")
     if request.content_type != "application/json":

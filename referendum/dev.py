@@ -2,6 +2,8 @@
 
   python -m referendum.dev services [--require]   start local PostgreSQL/Redis if installed but down
   python -m referendum.dev browser                install Debian's chromium if it is missing
+  python -m referendum.dev tools CMD...           install the Debian packages of missing commands
+                                                  (age, promtool, pg_dump: see APT_TOOLS)
   python -m referendum.dev run                    web server + Celery worker + beat until Ctrl-C
 """
 
@@ -83,20 +85,49 @@ def services(require):
     return 0
 
 
-def browser():
-    if os.path.exists("/usr/bin/chromium"):
-        return 0
-    print("Installing Debian's chromium for the browser tests...")
+def apt_install(packages, why):
+    """Install Debian packages (as root, non-interactively); True when apt-get succeeded."""
+    print(f"Installing {', '.join(packages)} from Debian's packages {why}...")
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("ERROR: /usr/bin/chromium is missing; install it: apt-get install chromium", file=sys.stderr)
-        return 1
+        print(f"ERROR: not root or no apt-get; install them: apt-get install {' '.join(packages)}", file=sys.stderr)
+        return False
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
     result = subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"], check=False, env=env
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=False, env=env
     )
-    if result.returncode != 0 or not os.path.exists("/usr/bin/chromium"):
+    return result.returncode == 0
+
+
+def browser():
+    if os.path.exists("/usr/bin/chromium"):
+        return 0
+    if not apt_install(["chromium", "fonts-dejavu-core"], "for the browser tests") or not os.path.exists(
+        "/usr/bin/chromium"
+    ):
         print("ERROR: could not install chromium (apt-get install chromium).", file=sys.stderr)
+        return 1
+    return 0
+
+
+# Commands the operations tools and their tests use, and the Debian package of each. `prometheus`
+# only installs the server and promtool here; nothing starts it.
+APT_TOOLS = {"age": "age", "age-keygen": "age", "promtool": "prometheus", "pg_dump": "postgresql-client",
+             "pg_restore": "postgresql-client"}
+
+
+def tools(commands):
+    unknown = [c for c in commands if c not in APT_TOOLS]
+    if unknown:
+        print(f"ERROR: unknown tool(s) {', '.join(unknown)}; known: {', '.join(APT_TOOLS)}", file=sys.stderr)
+        return 2
+    packages = sorted({APT_TOOLS[c] for c in commands if not shutil.which(c)})
+    if not packages:
+        return 0
+    apt_install(packages, f"for {', '.join(commands)}")
+    still = [c for c in commands if not shutil.which(c)]
+    if still:
+        print(f"ERROR: {', '.join(still)} still missing (apt-get install {' '.join(packages)}).", file=sys.stderr)
         return 1
     return 0
 
@@ -156,6 +187,8 @@ if __name__ == "__main__":
         sys.exit(services(require="--require" in sys.argv))
     if command == "browser":
         sys.exit(browser())
+    if command == "tools":
+        sys.exit(tools(sys.argv[2:]))
     if command == "run":
         run()
     print(__doc__, file=sys.stderr)

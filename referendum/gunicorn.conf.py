@@ -10,3 +10,5 @@ accesslog = "-"
 access_log_format = '"%(m)s %(U)s %(H)s" %(s)s %(M)sms'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Prometheus multiprocess mode: each worker's counters go to files that /metrics adds up.
+from referendum.multiproc import child_exit, on_exit, on_starting  # noqa: E402, F401

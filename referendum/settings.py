@@ -94,6 +94,13 @@ else:
         hashlib.sha256(dev_secret("SNAPSHOT_SIGNING_SEED").encode()).digest()
     ).decode()
 
+# Bearer token a Prometheus scraper presents at /metrics; unset turns /metrics off (404).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+if METRICS_TOKEN and not DEBUG and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters in production.")
+# /readyz fails when no sealing run finished for this many seconds (the worker's heartbeat).
+READINESS_MAX_SEAL_AGE_SECONDS = float(os.environ.get("READINESS_MAX_SEAL_AGE_SECONDS", 60))
+
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "").split(",")
@@ -231,6 +238,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it counts every response, also those refused by the middleware below.
+    "referendum.metrics.ResponseMetricsMiddleware",
     "referendum.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -326,7 +335,8 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Probes and the scraper talk to gunicorn directly (plain HTTP inside the host or network).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # Everything from our own host; no inline script or style.
 CONTENT_SECURITY_POLICY = {

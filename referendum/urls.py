@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("tallying.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("console/", include("regions.urls")),
     path("console/", include("ballots.console_urls")),
     path("admin/", admin.site.urls),

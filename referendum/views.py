@@ -1,7 +1,10 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
+from . import health, metrics
 from .responses import refuse
 
 
@@ -18,6 +21,7 @@ def csrf_failure(request, reason=""):
 
 
 def ratelimited(request, exception=None):
+    metrics.count_rate_limited(request)
     return refuse(
         request,
         429,
@@ -39,3 +43,20 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    """200 when PostgreSQL and Redis answer and a sealing run finished recently; else 503 naming
+    what is wrong. For monitors, not for a load balancer: voting goes on without Redis or workers."""
+    state = health.readiness()
+    return JsonResponse(state, status=200 if state["ready"] else 503)
+
+
+@never_cache
+def metrics_view(request):
+    """Prometheus text format, only for a scraper with METRICS_TOKEN; anyone else sees a 404."""
+    if request.method != "GET" or not metrics.authorized(request):
+        return not_found(request)
+    return metrics.render_metrics()

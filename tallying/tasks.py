@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from referendum.health import record_sealing_run
+
 from . import services
 
 
@@ -12,4 +14,4 @@ def seal_poll_task(poll_id):
 @shared_task(name="tallying.seal_open_polls")
 def seal_open_polls():
     """Beat runs this every SEAL_INTERVAL_SECONDS: every poll with unsealed ballots is sealed."""
-    return services.seal_all_polls()
+    return record_sealing_run(services.seal_all_polls)  # + heartbeat and run metrics

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
@@ -18,8 +19,9 @@ def free_port():
 
 @contextmanager
 def gunicorn(log_path, *args, **env):
-    """Yield (base URL, the master process) once /healthz answers; stop it afterwards. Its
-    stdout and stderr (the access log included) go to log_path."""
+    """Yield (base URL, the master process) once /healthz answers (503 too: PostgreSQL may be
+    down on purpose); stop it afterwards. Its stdout and stderr (the access log included) go to
+    log_path. `env` overrides the test environment (DATABASE_URL too)."""
     port = free_port()
     with open(log_path, "w") as log:
         server = subprocess.Popen(
@@ -34,6 +36,8 @@ def gunicorn(log_path, *args, **env):
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=5).read()
                 break
+            except urllib.error.HTTPError:
+                break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, open(log_path).read()[-2000:]
                 time.sleep(0.2)
@@ -41,3 +45,13 @@ def gunicorn(log_path, *args, **env):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def fetch(url, headers=None, data=None, timeout=15):
+    """(status, headers, body) of one request; HTTP errors are answers too."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()

@@ -16,13 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def child_env(**extra):
     """The environment of a child process that uses the same test database and Redis."""
     db = connection.settings_dict
-    return dict(
+    env = dict(
         os.environ,
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=settings.REDIS_URL,
         CREDENTIAL_PEPPER=settings.CREDENTIAL_PEPPER.decode(),
-        **extra,
     )
+    env.update(extra)  # a test may point a child at another database (a dead port, a restore)
+    return env
 
 
 @contextmanager

@@ -1,0 +1,236 @@
+"""Prometheus metrics at /metrics, for a scraper holding METRICS_TOKEN (docs/operations.md).
+
+Three sources, each where it is true:
+
+- What web requests do (responses by view and status class, cast outcomes, 429s by action, mails
+  queued) is counted with prometheus-client in the process that served the request. Under gunicorn
+  every worker process writes its counters to a memory-mapped file in PROMETHEUS_MULTIPROC_DIR
+  (see referendum/multiproc.py) and /metrics adds all files up, so whichever worker answers the
+  scrape reports the totals of all of them, and counts of workers that restarted are kept. No
+  network round trip on the voting path, and it works while Redis is down.
+- What the Celery worker does (sealing runs, their duration and ballots, mails sent or failed,
+  its heartbeat) lives in Redis (referendum/health.py): the worker is another process, often in
+  another container, and Redis is already what connects it to the web.
+- The state (per poll: received, counted, waiting, age of the last publication; readiness) is read
+  from PostgreSQL and Redis at scrape time: always the truth, whatever process answers.
+
+Nothing is per voter: no label holds a code, tracker, address, answer or session, and every label
+has a bounded set of values (URL names, refusal codes, poll ids, region slugs, check names).
+"""
+
+import hmac
+import os
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils import timezone
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from . import health
+
+disable_created_metrics()  # no *_created series: they only double what a scrape has to carry
+
+# The web processes' own metrics. Not the library's global registry: /metrics shows exactly these,
+# nothing a library registers by itself.
+WEB_REGISTRY = CollectorRegistry(auto_describe=True)
+
+RESPONSES = Counter(
+    "referendum_http_responses", "HTTP responses by view (URL name) and status class.",
+    ["view", "status_class"], registry=WEB_REGISTRY,
+)
+CAST_OUTCOMES = Counter(
+    "referendum_cast_outcomes", "Cast requests (form and API) by outcome: accepted or the refusal code.",
+    ["outcome"], registry=WEB_REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "referendum_rate_limited", "Requests refused with 429, by the limited action (URL name).",
+    ["action"], registry=WEB_REGISTRY,
+)
+EMAIL_QUEUED = Counter(
+    "referendum_email_queued", "Registration mails handed to the task queue.", registry=WEB_REGISTRY,
+)
+
+# Every value the outcome label can take; anything else is counted as "other".
+CAST_OUTCOME_VALUES = frozenset({
+    "accepted", "invalid_form", "invalid_json", "invalid_request", "unsupported_media_type",
+    "bad_option", "code_malformed", "code_unknown", "code_other_poll", "code_revoked", "code_used",
+    "poll_not_found", "poll_not_open", "poll_paused", "poll_closed", "refused",
+})
+
+
+def count_cast(outcome):
+    CAST_OUTCOMES.labels(outcome if outcome in CAST_OUTCOME_VALUES else "other").inc()
+
+
+def view_label(request):
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name:
+        return match.view_name
+    if request.path.startswith(settings.STATIC_URL):
+        return "static"
+    return "unmatched"  # 404 without a route, or refused before routing (413)
+
+
+def count_rate_limited(request):
+    RATE_LIMITED.labels(view_label(request)).inc()
+
+
+def count_email_queued():
+    EMAIL_QUEUED.inc()
+
+
+class ResponseMetricsMiddleware:
+    """Counts every response by view and status class (first in MIDDLEWARE: it sees them all)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        RESPONSES.labels(view_label(request), f"{response.status_code // 100}xx").inc()
+        return response
+
+
+# --- state read at scrape time ---
+
+
+def waiting_by_poll():
+    """{poll id: ballots accepted but not yet in the published ledger}.
+
+    The one place that knows where waiting ballots are: today the ballots without a ledger
+    position (the partial index ballot_unsealed serves it); with the inbox of issue 8, the rows of
+    ballots_inboxballot per poll.
+    """
+    from django.db.models import Count
+
+    from ballots.models import Ballot
+
+    return dict(
+        Ballot.objects.filter(position__isnull=True).order_by().values_list("poll_id").annotate(n=Count("*"))
+    )
+
+
+def poll_figures(now=None):
+    """Per poll that left the draft: received, counted, waiting, open or not, publication age.
+
+    counted = the ledger head's position; received = counted + waiting. The publication age is
+    the time since the last sealing run that published, or since the poll opened if none has.
+    """
+    from ballots.models import Poll
+    from tallying.models import PollHead
+
+    now = now or timezone.now()
+    heads = {p: (pos, at) for p, pos, at in PollHead.objects.values_list("poll_id", "position", "sealed_at")}
+    waiting = waiting_by_poll()
+    figures = []
+    for poll in Poll.objects.exclude(state=Poll.State.DRAFT).select_related("region").order_by("id"):
+        counted, published_at = heads.get(poll.id, (0, None))
+        since = published_at or poll.opens_at
+        figures.append({
+            "poll": str(poll.id), "region": poll.region.slug, "counted": counted,
+            "waiting": waiting.get(poll.id, 0), "received": counted + waiting.get(poll.id, 0),
+            "open": poll.phase(now) == "open", "publication_age": max(0.0, (now - since).total_seconds()),
+        })
+    return figures
+
+
+def _histogram(name, documentation, stats, prefix, buckets):
+    count = stats.get(f"{prefix}_count", 0.0)
+    cumulative = [(repr(float(b)), stats.get(f"{prefix}_le_{b}", 0.0)) for b in buckets] + [("+Inf", count)]
+    return HistogramMetricFamily(name, documentation, buckets=cumulative, sum_value=stats.get(f"{prefix}_sum", 0.0))
+
+
+class StateCollector:
+    """Reads PostgreSQL and Redis at each scrape (a few indexed queries; a scrape every 15 s)."""
+
+    def collect(self):
+        ready = health.readiness()
+        gauge = GaugeMetricFamily("referendum_ready", "1 if the readiness check passes (as /readyz).",
+                                  labels=["check"])
+        for name, check in ready["checks"].items():
+            gauge.add_metric([name], 1.0 if check["ok"] else 0.0)
+        yield gauge
+        yield GaugeMetricFamily(
+            "referendum_publish_min_ballots",
+            "K: a sealing run publishes only when at least this many ballots of a poll wait.",
+            value=float(getattr(settings, "PUBLISH_MIN_BALLOTS", 1)),
+        )
+        if ready["checks"]["postgres"]["ok"]:
+            yield from self._polls()
+        if ready["checks"]["redis"]["ok"] and not settings.EMBEDDED_TASKS:
+            yield from self._worker()
+
+    def _polls(self):
+        families = {
+            key: GaugeMetricFamily(name, text, labels=["poll", "region"])
+            for key, name, text in (
+                ("received", "referendum_ballots_received", "Ballots accepted (counted + waiting)."),
+                ("counted", "referendum_ballots_counted", "Ballots in the published ledger (head position)."),
+                ("waiting", "referendum_ballots_waiting", "Ballots accepted, not yet published."),
+                ("publication_age", "referendum_publication_age_seconds",
+                 "Seconds since the poll's last publication (or since it opened, if none yet)."),
+                ("open", "referendum_poll_open", "1 while the poll accepts ballots."),
+            )
+        }
+        for figure in poll_figures():
+            for key, family in families.items():
+                family.add_metric([figure["poll"], figure["region"]], float(figure[key]))
+        yield from families.values()
+
+    def _worker(self):
+        client = health.redis_client()
+        age = health.heartbeat_age(client)
+        if age is not None:
+            yield GaugeMetricFamily("referendum_sealing_heartbeat_age_seconds",
+                                    "Seconds since the worker last finished a sealing run.", value=age)
+        stats = health.sealing_stats(client)
+        yield _histogram("referendum_sealing_run_duration_seconds", "Duration of periodic sealing runs.",
+                         stats, "duration", health.SEAL_DURATION_BUCKETS)
+        yield _histogram("referendum_sealing_run_ballots", "Ballots published per periodic sealing run.",
+                         stats, "ballots", health.SEAL_BALLOTS_BUCKETS)
+        mails = health.email_stats(client)
+        yield CounterMetricFamily("referendum_email_sent", "Registration mails sent by the worker.",
+                                  value=mails.get("sent", 0.0))
+        yield CounterMetricFamily("referendum_email_failed", "Registration mails the worker could not send.",
+                                  value=mails.get("failed", 0.0))
+
+
+def scrape_registry():
+    """The registry one scrape reads: all web processes' counters plus the state."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:  # one process (runserver, tests): its own counters
+        registry.register(_Forward(WEB_REGISTRY))
+    registry.register(StateCollector())
+    return registry
+
+
+class _Forward:
+    def __init__(self, registry):
+        self.registry = registry
+
+    def collect(self):
+        return self.registry.collect()
+
+
+def authorized(request):
+    """Only a scraper presenting METRICS_TOKEN as `Authorization: Bearer <token>`."""
+    token = settings.METRICS_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
+
+def render_metrics():
+    # The classic text format (0.0.4), which every Prometheus since 2.0 parses.
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_PLAIN_0_0_4)
