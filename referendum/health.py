@@ -164,3 +164,23 @@ def readiness():
         checks["redis"] = check_redis(client)
         checks["sealing"] = check_sealing(client, checks["redis"]["ok"])
     return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def main():
+    """`python -m referendum.health`: the /readyz checks without a web server (the worker's
+    container healthcheck); prints the JSON and exits 0 when ready, 1 otherwise."""
+    import json
+    import os
+    import sys
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referendum.settings")
+    django.setup()
+    state = readiness()
+    print(json.dumps(state))
+    sys.exit(0 if state["ready"] else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
+from django.urls import resolve
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -49,3 +51,26 @@ class DatabaseUnavailableMiddleware:
             )
         return None
 
+
+
+class ProbeMiddleware:
+    """/healthz, /readyz and /metrics answer requests whose Host is not in ALLOWED_HOSTS.
+
+    Container healthchecks and the Prometheus scraper reach gunicorn by a container name or an
+    address (Host: web:8000), never through the public proxy, and these three views build nothing
+    from the host. Any other path, and these paths with an allowed Host, take the normal way.
+    """
+
+    PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info in self.PATHS:
+            try:
+                request.get_host()
+            except DisallowedHost:
+                request.resolver_match = match = resolve(request.path_info)
+                return match.func(request, *match.args, **match.kwargs)
+        return self.get_response(request)

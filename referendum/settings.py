@@ -240,6 +240,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it counts every response, also those refused by the middleware below.
     "referendum.metrics.ResponseMetricsMiddleware",
+    "referendum.middleware.ProbeMiddleware",
     "referendum.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,4 +1,3 @@
-from django.db import connection
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -40,8 +39,9 @@ def server_error(request):
 
 
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: this process answers and reaches PostgreSQL (503 when it does not)."""
+    if not health.check_postgres()["ok"]:
+        return JsonResponse({"status": "database unavailable"}, status=503, headers={"Retry-After": "30"})
     return JsonResponse({"status": "ok"})
 
 

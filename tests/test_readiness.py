@@ -3,6 +3,8 @@ READINESS_MAX_SEAL_AGE_SECONDS; otherwise 503 with a JSON body naming what is wr
 a bare liveness check. Real PostgreSQL, Redis, Celery worker and beat, and gunicorn."""
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -12,7 +14,7 @@ from tallying.tasks import seal_open_polls
 from tests.factories import make_codes, make_poll
 from tests.servers import fetch, free_port, gunicorn
 from tests.test_seal_redis_down import cast, dead_cache
-from tests.workers import celery_process
+from tests.workers import ROOT, celery_process, child_env
 
 BOUND = 3  # seconds: READINESS_MAX_SEAL_AGE_SECONDS for these tests
 
@@ -117,3 +119,34 @@ def test_503_naming_postgres_when_postgres_is_unreachable(tmp_path):
     assert state["checks"]["redis"] == {"ok": True}
     assert state["checks"]["sealing"]["ok"] is True
     assert healthz == 503  # /healthz runs SELECT 1 too
+
+
+@pytest.mark.django_db(transaction=True)
+def test_probes_answer_any_host_and_the_site_does_not(settings):
+    """The scraper and container healthchecks reach gunicorn as web:8000; pages still refuse it."""
+    settings.METRICS_TOKEN = "m" * 40
+    seal_open_polls()
+    internal = Client(HTTP_HOST="web:8000")
+    assert internal.get("/readyz").status_code == 200
+    assert internal.get("/healthz").status_code == 200
+    assert internal.get("/metrics").status_code == 404
+    assert internal.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40).status_code == 200
+    assert internal.get("/").status_code == 400
+    assert internal.get("/api/v1/polls").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_check_is_the_same_readiness(tmp_path):
+    """`python -m referendum.health`, the worker container's healthcheck: exit 1 without a recent
+    sealing run, 0 after one."""
+    def run():
+        return subprocess.run([sys.executable, "-m", "referendum.health"], cwd=ROOT, env=child_env(),
+                              capture_output=True, text=True, timeout=60)
+
+    before = run()
+    assert before.returncode == 1, before.stderr
+    assert json.loads(before.stdout)["checks"]["sealing"]["ok"] is False
+    seal_open_polls()
+    after = run()
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert json.loads(after.stdout)["ready"] is True
