@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 DEV_ENV := DEBUG=1
+# Backups use the environment as it is (production: DEBUG=0 and its DATABASE_URL), else development.
+OPS_ENV := DEBUG=$${DEBUG:-1}
 TEST_ENV := DEBUG=1 \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/referendum} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
@@ -12,7 +14,7 @@ TEST_ENV := DEBUG=1 \
 	PUBLISH_MIN_BALLOTS=$${TEST_PUBLISH_MIN_BALLOTS:-1} \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: run test test-fast lint migrate seed messages clean bench
+.PHONY: run test test-fast lint migrate seed messages clean bench backup restore
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -41,12 +43,12 @@ lint: .venv/.installed-test
 test: .venv/.installed-test lint
 	$(PY) -m referendum.dev services --require
 	$(PY) -m referendum.dev browser
-	$(PY) -m referendum.dev tools age age-keygen promtool pg_dump pg_restore
+	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: .venv/.installed-test
 	$(PY) -m referendum.dev services --require
-	$(PY) -m referendum.dev tools age age-keygen promtool pg_dump pg_restore
+	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 bench: .venv/.installed
@@ -56,6 +58,17 @@ bench: .venv/.installed
 messages: .venv/.installed
 	$(DEV_ENV) $(PY) manage.py makemessages -l ru --no-location --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --ignore "docs/*" --ignore "staticfiles/*"
 	$(DEV_ENV) $(PY) manage.py compilemessages -l ru --ignore ".venv/*"
+
+# Encrypted, timestamped pg_dump into BACKUP_DIR (docs/operations.md).
+backup: .venv/.installed
+	$(PY) -m referendum.dev tools age age-keygen pg_dump
+	$(OPS_ENV) $(PY) -m referendum.backup create
+
+# Restore FILE into a new database (DB=name, default <db>_restore_<time>); never over the live one.
+restore: .venv/.installed
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/referendum-….dump.age [DB=name]" >&2; exit 2; }
+	$(PY) -m referendum.dev tools age pg_restore psql createdb dropdb
+	$(OPS_ENV) $(PY) -m referendum.backup restore "$(FILE)" $(if $(DB),--database "$(DB)")
 
 clean:
 	rm -rf .venv var/test staticfiles

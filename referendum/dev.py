@@ -112,8 +112,8 @@ def browser():
 
 # Commands the operations tools and their tests use, and the Debian package of each. `prometheus`
 # only installs the server and promtool here; nothing starts it.
-APT_TOOLS = {"age": "age", "age-keygen": "age", "promtool": "prometheus", "pg_dump": "postgresql-client",
-             "pg_restore": "postgresql-client"}
+APT_TOOLS = {"age": "age", "age-keygen": "age", "promtool": "prometheus", "prometheus": "prometheus"}
+APT_TOOLS.update(dict.fromkeys(("pg_dump", "pg_restore", "psql", "createdb", "dropdb"), "postgresql-client"))
 
 
 def tools(commands):

@@ -170,6 +170,14 @@ else:
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "referendum.cache"
 
+# --- Backups (referendum/backup.py, docs/operations.md) ---
+
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR") or VAR_DIR / "backups")
+# age public key(s), comma-separated, that `make backup` encrypts to (age-keygen makes a pair).
+BACKUP_AGE_RECIPIENTS = os.environ.get("BACKUP_AGE_RECIPIENTS", "").strip()
+# Path of the age identity (secret key) file; only where backups are restored, never beside them.
+BACKUP_AGE_IDENTITY = os.environ.get("BACKUP_AGE_IDENTITY", "").strip()
+
 # --- Celery ---
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -78,7 +78,7 @@ def public_key(request):
     return JsonResponse({"algorithm": "Ed25519", "public_key": signing.public_key_hex()})
 
 
-def _jsonl(record):
+def jsonl_line(record):
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -89,7 +89,7 @@ def poll_export(request, poll_id):
     poll = _poll_or_404(poll_id)
     if poll is None:
         return _not_found()
-    response = StreamingHttpResponse(queries.export_lines(poll, signing.public_key_hex(), _jsonl),
+    response = StreamingHttpResponse(queries.export_lines(poll, signing.public_key_hex(), jsonl_line),
                                      content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="poll-{poll.id}.jsonl"'
     return response
