@@ -12,9 +12,12 @@ class StateCommand(BaseCommand):
 
     def handle(self, *args, poll_id, **options):
         try:
-            poll = type(self).service(poll_id)
+            poll = self.change(poll_id, options)
         except PollNotFound:
             raise CommandError(f"There is no poll {poll_id}.") from None
         except BallotError as error:
             raise CommandError(str(error.message)) from None
         self.stdout.write(f"Poll {poll.id} ({poll.region.slug}) is now {poll.state}.")
+
+    def change(self, poll_id, options):
+        return type(self).service(poll_id)
