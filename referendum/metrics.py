@@ -19,6 +19,7 @@ has a bounded set of values (URL names, refusal codes, poll ids, region slugs, c
 """
 
 import hmac
+import logging
 import os
 
 from django.conf import settings
@@ -34,8 +35,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from ballots.errors import BallotError
+
 from . import health
 
+log = logging.getLogger(__name__)
 disable_created_metrics()  # no *_created series: they only double what a scrape has to carry
 
 # The web processes' own metrics. Not the library's global registry: /metrics shows exactly these,
@@ -58,12 +62,17 @@ EMAIL_QUEUED = Counter(
     "referendum_email_queued", "Registration mails handed to the task queue.", registry=WEB_REGISTRY,
 )
 
-# Every value the outcome label can take; anything else is counted as "other".
-CAST_OUTCOME_VALUES = frozenset({
-    "accepted", "invalid_form", "invalid_json", "invalid_request", "unsupported_media_type",
-    "bad_option", "code_malformed", "code_unknown", "code_other_poll", "code_revoked", "code_used",
-    "poll_not_found", "poll_not_open", "poll_paused", "poll_closed", "refused",
-})
+
+
+def _refusal_codes(cls):
+    return {cls.code} | {code for sub in cls.__subclasses__() for code in _refusal_codes(sub)}
+
+
+# Every value the outcome label can take (a fixed set: our refusal codes); anything else is "other".
+CAST_OUTCOME_VALUES = frozenset(
+    {"accepted", "invalid_form", "invalid_json", "invalid_request", "unsupported_media_type"}
+    | _refusal_codes(BallotError)
+)
 
 
 def count_cast(outcome):
@@ -163,10 +172,21 @@ class StateCollector:
             "K: a sealing run publishes only when at least this many ballots of a poll wait.",
             value=float(getattr(settings, "PUBLISH_MIN_BALLOTS", 1)),
         )
+        # A part that fails mid-scrape (a service dropped since the checks) is left out, not a 500:
+        # referendum_ready already says what is wrong.
         if ready["checks"]["postgres"]["ok"]:
-            yield from self._polls()
+            yield from self._part(self._polls)
         if ready["checks"]["redis"]["ok"] and not settings.EMBEDDED_TASKS:
-            yield from self._worker()
+            yield from self._part(self._worker)
+
+    @staticmethod
+    def _part(collect):
+        try:
+            families = list(collect())
+        except Exception as error:  # noqa: BLE001
+            log.warning("Metrics: %s left out (%s).", collect.__name__, type(error).__name__)
+            return []
+        return families
 
     def _polls(self):
         families = {

@@ -207,3 +207,21 @@ def test_mails_queued_sent_and_failed_are_counted(worker, settings):  # noqa: F8
     assert value(final, "referendum_email_failed_total") == 1
     assert len(mail.outbox) == 2
     assert "example.org" not in client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_part_that_fails_is_left_out_and_the_rest_is_served(settings):
+    """A broken heartbeat value in Redis: readiness says so, the worker part is left out, the
+    per-poll figures are still served (a scrape never turns into a 500)."""
+    from referendum import health
+
+    poll = make_poll()
+    health.redis_client().set(health.HEARTBEAT_KEY, b"not a time")
+    settings.METRICS_TOKEN = TOKEN
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    scraped = samples(response.content.decode())
+    assert value(scraped, "referendum_ready", check="sealing") == 0
+    assert value(scraped, "referendum_ready", check="postgres") == 1
+    assert ("referendum_ballots_received", frozenset({"poll": str(poll.id), "region": "siberia"}.items())) in scraped
+    assert not any(name.startswith("referendum_sealing_") for name, _labels in scraped)
