@@ -71,6 +71,7 @@ def vote(request, poll_id):
     try:
         checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
     except BallotError as error:
+        metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
         return _vote_page(request, poll, form, error=error.message, status=error.status)
     return render(
         request,

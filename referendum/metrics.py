@@ -51,7 +51,8 @@ RESPONSES = Counter(
     ["view", "status_class"], registry=WEB_REGISTRY,
 )
 CAST_OUTCOMES = Counter(
-    "referendum_cast_outcomes", "Cast requests (form and API) by outcome: accepted or the refusal code.",
+    "referendum_cast_outcomes",
+    "Cast attempts (form and API) by outcome: accepted, or the refusal code (also at the form's check step).",
     ["outcome"], registry=WEB_REGISTRY,
 )
 RATE_LIMITED = Counter(

@@ -225,3 +225,18 @@ def test_a_part_that_fails_is_left_out_and_the_rest_is_served(settings):
     assert value(scraped, "referendum_ready", check="postgres") == 1
     assert ("referendum_ballots_received", frozenset({"poll": str(poll.id), "region": "siberia"}.items())) in scraped
     assert not any(name.startswith("referendum_sealing_") for name, _labels in scraped)
+
+
+@pytest.mark.django_db
+def test_refusals_at_the_forms_check_step_are_counted():
+    poll = make_poll()
+    [code] = make_codes(poll, 1)
+    before = {o: web_metrics.CAST_OUTCOMES.labels(o)._value.get() for o in ("code_unknown", "accepted")}
+    client = Client()
+    option = poll.options.first().id
+    unknown = ballot_codes.new_code()
+    assert client.post(f"/polls/{poll.id}/", {"code": unknown, "option": option}).status_code == 403
+    assert client.post(f"/polls/{poll.id}/", {"code": code, "option": option}).status_code == 200  # confirm
+    assert client.post(f"/polls/{poll.id}/cast", {"code": code, "option": option}).status_code == 200
+    assert web_metrics.CAST_OUTCOMES.labels("code_unknown")._value.get() - before["code_unknown"] == 1
+    assert web_metrics.CAST_OUTCOMES.labels("accepted")._value.get() - before["accepted"] == 1
