@@ -112,41 +112,26 @@ class ResponseMetricsMiddleware:
 # --- state read at scrape time ---
 
 
-def waiting_by_poll():
-    """{poll id: ballots accepted but not yet in the published ledger}.
-
-    The one place that knows where waiting ballots are: today the ballots without a ledger
-    position (the partial index ballot_unsealed serves it); with the inbox of issue 8, the rows of
-    ballots_inboxballot per poll.
-    """
-    from django.db.models import Count
-
-    from ballots.models import Ballot
-
-    return dict(
-        Ballot.objects.filter(position__isnull=True).order_by().values_list("poll_id").annotate(n=Count("*"))
-    )
-
-
 def poll_figures(now=None):
     """Per poll that left the draft: received, counted, waiting, open or not, publication age.
 
-    counted = the ledger head's position; received = counted + waiting. The publication age is
-    the time since the last sealing run that published, or since the poll opened if none has.
+    counted = the ledger head's position, waiting = the poll's rows in the inbox, received = both,
+    read in one statement (ballots.queries.with_figures: the same figures the public pages show).
+    The publication age is the time since the last sealing run that published, or since the poll
+    opened if none has.
     """
     from ballots.models import Poll
-    from tallying.models import PollHead
+    from ballots.queries import with_figures
 
     now = now or timezone.now()
-    heads = {p: (pos, at) for p, pos, at in PollHead.objects.values_list("poll_id", "position", "sealed_at")}
-    waiting = waiting_by_poll()
+    polls = with_figures(Poll.objects.exclude(state=Poll.State.DRAFT)).select_related("region", "head")
     figures = []
-    for poll in Poll.objects.exclude(state=Poll.State.DRAFT).select_related("region").order_by("id"):
-        counted, published_at = heads.get(poll.id, (0, None))
-        since = published_at or poll.opens_at
+    for poll in polls.order_by("id"):
+        head = getattr(poll, "head", None)
+        since = (head.sealed_at if head else None) or poll.opens_at
         figures.append({
-            "poll": str(poll.id), "region": poll.region.slug, "counted": counted,
-            "waiting": waiting.get(poll.id, 0), "received": counted + waiting.get(poll.id, 0),
+            "poll": str(poll.id), "region": poll.region.slug, "counted": poll.counted,
+            "waiting": poll.waiting, "received": poll.received,
             "open": poll.phase(now) == "open", "publication_age": max(0.0, (now - since).total_seconds()),
         })
     return figures

@@ -12,9 +12,8 @@ import urllib.parse
 import pytest
 import yaml
 
-from tests.servers import fetch, gunicorn
-from tests.test_privacy import free_port
-from tests.workers import ROOT, child_env
+from tests.servers import fetch, free_port, gunicorn
+from tests.workers import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 ALERTS = {
@@ -80,8 +79,7 @@ def test_a_real_prometheus_scrapes_with_the_token_and_loads_the_rules(tmp_path):
     from tallying.tasks import seal_open_polls
 
     seal_open_polls()  # a heartbeat, so that readiness is all green
-    env = child_env(METRICS_TOKEN=TOKEN)
-    with gunicorn(env, tmp_path / "server.log", workers=2) as base:
+    with gunicorn(tmp_path / "server.log", WEB_CONCURRENCY="2", METRICS_TOKEN=TOKEN) as (base, _server):
         target = base.removeprefix("http://")
         port = free_port()
         log = open(tmp_path / "prometheus.log", "w")

@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from tallying.tasks import seal_open_polls
-from tests.servers import fetch
+from tests.servers import fetch, free_port
 from tests.test_deployment_files import ROOT, command_of, compose, production_env, start, stop
-from tests.test_privacy import free_port
 from tests.workers import child_env
 
 TOKEN = "compose-scrape-token-" + "y" * 30
