@@ -64,7 +64,6 @@ EMAIL_QUEUED = Counter(
 )
 
 
-
 def _refusal_codes(cls):
     return {cls.code} | {code for sub in cls.__subclasses__() for code in _refusal_codes(sub)}
 
@@ -156,7 +155,7 @@ class StateCollector:
         yield GaugeMetricFamily(
             "referendum_publish_min_ballots",
             "K: a sealing run publishes only when at least this many ballots of a poll wait.",
-            value=float(getattr(settings, "PUBLISH_MIN_BALLOTS", 1)),
+            value=float(settings.PUBLISH_MIN_BALLOTS),
         )
         # A part that fails mid-scrape (a service dropped since the checks) is left out, not a 500:
         # referendum_ready already says what is wrong.
