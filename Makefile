@@ -6,6 +6,7 @@ DEV_ENV := DEBUG=1
 # Backups use the environment as it is (production: DEBUG=0 and its DATABASE_URL), else development.
 OPS_ENV := DEBUG=$${DEBUG:-1}
 TEST_ENV := DEBUG=1 \
+	DATABASE_APP_ROLE=referendum_app \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/referendum} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
 	SECRET_KEY=test-secret-key-that-is-long-enough-for-django-checks \
@@ -26,10 +27,12 @@ TEST_ENV := DEBUG=1 \
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
+# Two PostgreSQL roles (docs/security.md): migrations run as referendum_owner, the app as
+# referendum_app; ensure_db creates both (and the database) through the local superuser.
 migrate: .venv/.installed
 	$(PY) -m referendum.dev services
 	$(DEV_ENV) $(PY) -m referendum.ensure_db
-	$(DEV_ENV) $(PY) manage.py migrate --no-input -v0
+	$(DEV_ENV) DATABASE_AS_OWNER=1 $(PY) manage.py migrate --no-input -v0
 
 seed: migrate
 	$(DEV_ENV) $(PY) manage.py seed_demo

@@ -115,3 +115,9 @@ class MalformedAddress(BallotError):
     code = "address_malformed"
     status = 400
     message = _("This does not look like an e-mail address. Please check it and try again.")
+
+
+class DomainNotAccepted(BallotError):
+    code = "address_domain_refused"
+    status = 400
+    message = _("Codes are not sent to addresses at this domain. Please use another e-mail address.")

@@ -18,6 +18,7 @@ import logging
 import secrets
 import unicodedata
 
+import idna
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -29,7 +30,7 @@ from django.utils import translation
 from referendum import health, metrics
 
 from . import encryption, services
-from .errors import MalformedAddress, RegistrationClosed
+from .errors import DomainNotAccepted, MalformedAddress, RegistrationClosed
 from .models import EmailRegistration, Poll
 
 log = logging.getLogger(__name__)
@@ -38,26 +39,69 @@ HASH_PURPOSE = b"referendum/email-registration/v1"
 # A queued mail older than this is not sent (the worker was down for days: the voter has moved on).
 TOKEN_TTL_SECONDS = 2 * 24 * 3600
 MAX_ADDRESS_LENGTH = 254
+# Domains that deliver to one mailbox under several names.
+DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
 
 
 class MailUnavailable(Exception):
     """The task queue did not take the mail; nothing was recorded."""
 
 
+def _split(text):
+    """(local part, ASCII domain) of an address as typed: NFKC, no whitespace, lower case, the
+    domain in IDNA (so "почта.рф" and "xn--80a1acny.xn--p1ai" are one domain)."""
+    value = "".join(unicodedata.normalize("NFKC", text or "").split()).lower()
+    if len(value) > MAX_ADDRESS_LENGTH or value.count("@") != 1:
+        raise MalformedAddress()
+    local, domain = value.split("@")
+    try:
+        domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise MalformedAddress() from None
+    address = f"{local}@{domain}"
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise MalformedAddress() from None
+    return local, domain
+
+
+def delivery_address(text):
+    """Where the mail goes: the address as typed, cleaned (the voter's own +tag is kept)."""
+    local, domain = _split(text)
+    return f"{local}@{domain}"
+
+
 def normalize_address(text):
-    """Canonical form of an address as typed: NFKC, no whitespace anywhere, lower case.
+    """One spelling per mailbox, which is what gets one code: lower case, IDNA domain, the
+    "+tag" removed, dots removed where the provider ignores them (EMAIL_DOTS_IGNORED_DOMAINS),
+    and a provider's alias domains folded into one (googlemail.com is gmail.com).
 
     The whole address is lowered (also the local part, which RFC 5321 lets a server distinguish;
     no real provider does), so that "Ann@Mail.ru " and "ann@mail.ru" are one address.
     """
-    value = "".join(unicodedata.normalize("NFKC", text or "").split()).lower()
-    if len(value) > MAX_ADDRESS_LENGTH:
+    local, domain = _split(text)
+    domain = DOMAIN_ALIASES.get(domain, domain)
+    local = local.split("+", 1)[0]
+    if domain in settings.EMAIL_DOTS_IGNORED_DOMAINS:
+        local = local.replace(".", "")
+    if not local:
         raise MalformedAddress()
-    try:
-        validate_email(value)
-    except ValidationError:
-        raise MalformedAddress() from None
-    return value
+    return f"{local}@{domain}"
+
+
+def address_domain(normalized_address):
+    return normalized_address.rsplit("@", 1)[1]
+
+
+def check_domain(normalized_address):
+    """Refuse a domain the organizers excluded (EMAIL_DOMAINS_DENIED), or one outside the
+    allow-list when there is one (EMAIL_DOMAINS_ALLOWED): a catch-all domain hands out unlimited
+    addresses, so a deployment may accept only the large providers its voters use."""
+    domain = address_domain(normalized_address)
+    allowed = settings.EMAIL_DOMAINS_ALLOWED
+    if domain in settings.EMAIL_DOMAINS_DENIED or (allowed and domain not in allowed):
+        raise DomainNotAccepted()
 
 
 def address_hash(poll_id, normalized_address):
@@ -97,12 +141,14 @@ def request_code(poll, address, vote_url, language="en"):
     if not accepts_registration(poll):
         raise RegistrationClosed()
     normalized = normalize_address(address)
+    check_domain(normalized)
     digest = address_hash(poll.pk, normalized)
     first = _record(poll.pk, digest)
     token = encryption.encrypt(
         encryption.EMAIL_ADDRESS,
         json.dumps(
-            {"poll": poll.pk, "address": normalized, "first": first, "vote_url": vote_url, "language": language}
+            {"poll": poll.pk, "address": delivery_address(address), "first": first, "vote_url": vote_url,
+             "language": language}
         ).encode(),
     )
     delay = secrets.randbelow(settings.EMAIL_CODE_MAX_DELAY_SECONDS + 1)
@@ -145,13 +191,13 @@ def deliver(token):
         _send_or_log("already", address, language, context)
         return
     if not accepts_registration(poll):
-        _forget(poll.pk, address_hash(poll.pk, address))
+        _forget(poll.pk, address_hash(poll.pk, normalize_address(address)))
         _send_or_log("closed", address, language, context)
         return
     credential_id, code = services.issue_email_code(poll.pk)
     if not _send_or_log("code", address, language, dict(context, code=code)):
         services.withdraw_email_code(credential_id)
-        _forget(poll.pk, address_hash(poll.pk, address))
+        _forget(poll.pk, address_hash(poll.pk, normalize_address(address)))
 
 
 def _send_or_log(kind, address, language, context):

@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django_ratelimit.decorators import ratelimit
 
+from referendum import limits
 from referendum.responses import refuse
 
 from . import queries, registration
@@ -28,19 +28,37 @@ class RegisterForm(forms.Form):
     )
 
 
+def _normalized(request):
+    try:
+        return registration.normalize_address(request.POST.get("email", ""))
+    except MalformedAddress:
+        return None
+
+
 def _email_key(group, request):
     """Rate-limit bucket: the keyed hash of the normalized address for this poll."""
-    normalized = registration.normalize_address(request.POST.get("email", ""))
-    return registration.address_hash(request.resolver_match.kwargs["poll_id"], normalized).hex()
+    normalized = _normalized(request) or ""
+    return "email:" + registration.address_hash(request.resolver_match.kwargs["poll_id"], normalized).hex()
 
 
 def _email_rate(group, request):
     """No per-address limit for what is not an address (the form just says so)."""
-    try:
-        registration.normalize_address(request.POST.get("email", ""))
-    except MalformedAddress:
+    return RATE_PER_EMAIL if _normalized(request) else None
+
+
+def _domain_key(group, request):
+    return "domain:" + registration.address_domain(_normalized(request) or "@")
+
+
+def _domain_rate(group, request):
+    """Per domain: a catch-all domain gives one person unlimited addresses, so each domain has a
+    budget; the large providers (EMAIL_LARGE_DOMAINS) a larger one."""
+    normalized = _normalized(request)
+    if normalized is None:
         return None
-    return RATE_PER_EMAIL
+    if registration.address_domain(normalized) in settings.EMAIL_LARGE_DOMAINS:
+        return settings.EMAIL_RATE_PER_LARGE_DOMAIN
+    return settings.EMAIL_RATE_PER_DOMAIN
 
 
 def _page(request, poll, form, status=200):
@@ -53,8 +71,9 @@ def _page(request, poll, form, status=200):
 
 
 @never_cache
-@ratelimit(key=_email_key, rate=_email_rate, method="POST", block=True)
-@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+@limits.limit("email_registration", _email_key, _email_rate)
+@limits.limit("email_registration", _domain_key, _domain_rate)
+@limits.backstop("email_registration")
 def register(request, poll_id):
     poll = queries.public_poll(poll_id)
     if poll is None:

@@ -9,9 +9,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from django_ratelimit.decorators import ratelimit
 
 from referendum import metrics
+from referendum import limits
 from referendum.responses import json_error, refuse
 
 from . import queries, services
@@ -55,7 +55,8 @@ def _vote_page(request, poll, form, error=None, status=200):
 
 
 @never_cache
-@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+@limits.limit("cast", limits.code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.backstop("cast")
 def vote(request, poll_id):
     """Step one: enter the code and choose; a valid choice leads to the confirmation page."""
     poll = queries.public_poll(poll_id)
@@ -81,7 +82,8 @@ def vote(request, poll_id):
 
 
 @never_cache
-@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+@limits.limit("cast", limits.code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.backstop("cast")
 def cast(request, poll_id):
     """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
     if request.method != "POST":
@@ -117,7 +119,8 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
-@ratelimit(key="ip", rate=settings.CAST_RATE_PER_ADDRESS, method="POST", block=True)
+@limits.limit("cast", limits.json_code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.backstop("cast")
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""
     response = _api_cast(request, poll_id)
@@ -134,7 +137,7 @@ def _api_cast(request, poll_id):
         return json_error(415, "unsupported_media_type", _("Send the ballot as JSON (Content-Type: application/json)."))
     try:
         payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: thousands of nested brackets
         return json_error(400, "invalid_json", _("The request body is not valid JSON."))
     if not isinstance(payload, dict) or not isinstance(payload.get("code"), str) or "option" not in payload:
         return json_error(

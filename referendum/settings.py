@@ -8,6 +8,7 @@ real secrets and real services.
 
 import base64
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -109,22 +110,49 @@ ALLOWED_HOSTS = [
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set; see docs/configuration.md.")
 
+
+def is_loopback_host(host):
+    name = host.strip().strip("[]").lstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+# DEBUG turns on error pages full of internals: never on a host the public can reach.
+if DEBUG and not all(is_loopback_host(host) for host in ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "DEBUG=1 is for development on this machine only: every ALLOWED_HOSTS entry must be a loopback "
+        f"name (localhost, 127.0.0.1, ::1), not {', '.join(h for h in ALLOWED_HOSTS if not is_loopback_host(h))}."
+    )
+# Even then, the technical 500 page hides every secret (referendum/debug.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "referendum.debug.SecretsFilter"
+
 # --- Services: PostgreSQL and Redis, or the embedded mode for a first try ---
 
 # Development only: where DEBUG=1 looks for PostgreSQL and Redis when DATABASE_URL/REDIS_URL are unset.
-LOCAL_DATABASE_URL = os.environ.get("LOCAL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referendum")
+# The app connects as referendum_app; `make migrate` runs migrations as referendum_owner
+# (DATABASE_AS_OWNER=1); `python -m referendum.ensure_db` creates both (docs/security.md).
+LOCAL_DATABASE_URL = os.environ.get("LOCAL_DATABASE_URL", "postgres://referendum_app@127.0.0.1:5432/referendum")
+LOCAL_DATABASE_OWNER_URL = os.environ.get(
+    "LOCAL_DATABASE_OWNER_URL", "postgres://referendum_owner@127.0.0.1:5432/referendum"
+)
 LOCAL_REDIS_URL = os.environ.get("LOCAL_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", "")
 EMBEDDED_DATABASE = False
 EMBEDDED_TASKS = False
+DEV_APP_ROLE = ""
 
 if not DATABASE_URL:
     if not DEBUG:
         raise ImproperlyConfigured("DATABASE_URL is not set; see docs/configuration.md.")
     if answers(LOCAL_DATABASE_URL, 5432):
-        DATABASE_URL = LOCAL_DATABASE_URL
+        DATABASE_URL = LOCAL_DATABASE_OWNER_URL if env_bool("DATABASE_AS_OWNER") else LOCAL_DATABASE_URL
+        DEV_APP_ROLE = urlsplit(LOCAL_DATABASE_URL).username or ""
     else:
         EMBEDDED_DATABASE = True
         DATABASE_URL = f"sqlite:///{VAR_DIR / 'embedded.sqlite3'}"
@@ -144,6 +172,9 @@ if EMBEDDED_DATABASE or EMBEDDED_TASKS:
         "; " if EMBEDDED_DATABASE and EMBEDDED_TASKS else "",
         "tasks run in-process and the cache is local, no Redis" if EMBEDDED_TASKS else "",
     )
+
+# The role the app and the workers connect as; migrations (run as the owner) grant it its rights.
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "").strip() or DEV_APP_ROLE
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -229,6 +260,21 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "referendum@localhost"
 # the addresses were (see ballots/registration.py).
 EMAIL_CODE_MAX_DELAY_SECONDS = int(os.environ.get("EMAIL_CODE_MAX_DELAY_SECONDS", 60))
 
+# E-mail self-registration: which addresses count as one mailbox, and which domains are served.
+def env_list(name, default=""):
+    return [item.strip().lower() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+EMAIL_DOTS_IGNORED_DOMAINS = env_list("EMAIL_DOTS_IGNORED_DOMAINS", "gmail.com")
+EMAIL_DOMAINS_ALLOWED = env_list("EMAIL_DOMAINS_ALLOWED")
+EMAIL_DOMAINS_DENIED = env_list("EMAIL_DOMAINS_DENIED")
+# Providers with many voters get the higher per-domain limit (EMAIL_RATE_PER_LARGE_DOMAIN).
+EMAIL_LARGE_DOMAINS = env_list(
+    "EMAIL_LARGE_DOMAINS",
+    "gmail.com,mail.ru,yandex.ru,ya.ru,bk.ru,list.ru,inbox.ru,rambler.ru,outlook.com,hotmail.com,"
+    "icloud.com,proton.me,protonmail.com,yahoo.com",
+)
+
 # --- Django ---
 
 INSTALLED_APPS = [
@@ -243,6 +289,7 @@ INSTALLED_APPS = [
     "regions",
     "ballots",
     "tallying",
+    "referendum",
 ]
 
 MIDDLEWARE = [
@@ -366,14 +413,23 @@ CONTENT_SECURITY_POLICY = {
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 16 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
-# django-ratelimit: limits key on the attempt first; the address only as a loose backstop.
+# Rate limits (referendum/limits.py, docs/security.md): keyed on what is attempted; the address
+# only as a backstop, and only from a header our own proxy writes.
 RATELIMIT_VIEW = "referendum.views.ratelimited"
+# Redis down: every limit is open, voting goes on (the proxy's per-address limit still applies).
 RATELIMIT_FAIL_OPEN = True
-# Behind a reverse proxy every request comes from the proxy: read the client address from a
-# header only our proxy writes (e.g. HTTP_X_REAL_IP), never from a client-supplied X-Forwarded-For.
-RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
-CAST_RATE_PER_ADDRESS = os.environ.get("CAST_RATE_PER_ADDRESS", "600/m")
+# Behind a reverse proxy every request comes from the proxy: the backstop reads the client address
+# from a header only our proxy writes (e.g. HTTP_X_REAL_IP), never a client-supplied
+# X-Forwarded-For. Unset: no per-address limit at all.
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY") or None
+RATELIMIT_PER_ADDRESS = os.environ.get("RATELIMIT_PER_ADDRESS", "300/m")
+CAST_RATE_PER_CODE = os.environ.get("CAST_RATE_PER_CODE", "20/m")
+RECEIPT_RATE_PER_TRACKER = os.environ.get("RECEIPT_RATE_PER_TRACKER", "10/m")
+RECEIPT_RATE_PER_SESSION = os.environ.get("RECEIPT_RATE_PER_SESSION", "30/m")
+CONSOLE_LOGIN_SESSION_RATE = os.environ.get("CONSOLE_LOGIN_SESSION_RATE", "30/m")
+EMAIL_RATE_PER_DOMAIN = os.environ.get("EMAIL_RATE_PER_DOMAIN", "300/h")
+EMAIL_RATE_PER_LARGE_DOMAIN = os.environ.get("EMAIL_RATE_PER_LARGE_DOMAIN", "20000/h")
 
 # Logging: no IP address, user agent, code or tracker is ever written (see tests/test_privacy.py).
 LOGGING = {

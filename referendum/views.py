@@ -20,13 +20,15 @@ def csrf_failure(request, reason=""):
 
 
 def ratelimited(request, exception=None):
+    """429 in the user's language, with Retry-After: the seconds until the limit's window ends."""
+    retry_after = getattr(request, "ratelimit_retry_after", 60)
     metrics.count_rate_limited(request)
     return refuse(
         request,
         429,
         "rate_limited",
-        _("Too many attempts in a short time. Please wait a minute and try again."),
-        headers={"Retry-After": "60"},
+        _("Too many attempts in a short time. Please wait a little and try again. Nothing was recorded."),
+        headers={"Retry-After": str(retry_after)},
     )
 
 

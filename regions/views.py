@@ -17,21 +17,25 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from django_ratelimit.decorators import ratelimit
+
+from referendum import limits
 
 from .forms import TokenForm
 
 
 def _next_url(request):
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) and target.startswith("/console"):
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) and target.startswith(
+        ("/console", "/admin/")
+    ):
         return target
     return "/console/"
 
 
 @never_cache
-@ratelimit(key="post:username", rate=settings.CONSOLE_LOGIN_RATE, method="POST", block=True)
-@ratelimit(key="ip", rate="60/m", method="POST", block=True)
+@limits.limit("console_login", limits.username_key, settings.CONSOLE_LOGIN_RATE)
+@limits.limit("console_login", limits.session_key, settings.CONSOLE_LOGIN_SESSION_RATE)
+@limits.backstop("console_login")
 def console_login(request):
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -54,12 +58,8 @@ def _verify_with(request, device, form):
     return False
 
 
-def _rate_key_user(group, request):
-    return str(request.user.pk) if request.user.is_authenticated else "anonymous"
-
-
 @never_cache
-@ratelimit(key=_rate_key_user, rate="10/m", method="POST", block=True)
+@limits.limit("console_totp", limits.user_key, "10/m")
 def console_verify(request):
     if not request.user.is_authenticated:
         return redirect("console-login")
@@ -81,7 +81,7 @@ def _qr_svg(data):
 
 
 @never_cache
-@ratelimit(key=_rate_key_user, rate="10/m", method="POST", block=True)
+@limits.limit("console_totp", limits.user_key, "10/m")
 def console_enroll(request):
     """First login: show a fresh TOTP secret as a QR code; confirm it with one code."""
     if not request.user.is_authenticated:

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -11,11 +12,11 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_ratelimit.decorators import ratelimit
 
 from ballots import blind, codes
 from ballots.queries import managed_poll, public_poll, public_polls
 from ballots.services import actor_for
+from referendum import limits
 from referendum.responses import refuse
 from regions.access import console_required
 
@@ -107,7 +108,9 @@ class TrackerForm(forms.Form):
 
 
 @never_cache
-@ratelimit(key="ip", rate="30/m", method="POST", block=True)
+@limits.limit("receipt", limits.tracker_prefix_key, settings.RECEIPT_RATE_PER_TRACKER)
+@limits.limit("receipt", limits.session_key, settings.RECEIPT_RATE_PER_SESSION)
+@limits.backstop("receipt")
 def verify_receipt(request):
     """Where a receipt's ballot stands. POST only, so the tracker never appears in a URL or a
     log line; nothing about the lookup is stored."""

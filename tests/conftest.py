@@ -1,5 +1,35 @@
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import connections
+from psycopg import sql
+
+# The role the application's own processes (Celery workers, gunicorn) connect as in the tests;
+# the test process itself is the harness and keeps the superuser (it creates, flushes and
+# inspects the test database). docs/security.md, "Database roles".
+APP_ROLE = settings.DATABASE_APP_ROLE or "referendum_app"
+
+
+def admin_url():
+    db = connections["default"].settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
+
+
+def ensure_app_role():
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone():
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)))
+            except psycopg.errors.DuplicateObject:
+                pass  # another test run created it at the same moment
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Before the test database is migrated: the app role exists, and migrate grants it its rights."""
+    settings.DATABASE_APP_ROLE = APP_ROLE
+    if connections["default"].vendor == "postgresql":
+        ensure_app_role()
 
 
 @pytest.fixture

@@ -13,12 +13,19 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child_env(**extra):
-    """The environment of a child process that uses the same test database and Redis."""
+def app_database_url():
+    """The test database, as the application's least-privileged role (tests/conftest.py)."""
     db = connection.settings_dict
+    return f"postgres://{settings.DATABASE_APP_ROLE}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def child_env(**extra):
+    """The environment of a child process (a worker, a server) that uses the same test database,
+    as the app role, and the same Redis."""
     env = dict(
         os.environ,
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=app_database_url(),
+        DATABASE_APP_ROLE=settings.DATABASE_APP_ROLE,
         REDIS_URL=settings.REDIS_URL,
         CREDENTIAL_PEPPER=settings.CREDENTIAL_PEPPER.decode(),
     )

@@ -1,0 +1,92 @@
+"""Two PostgreSQL roles: migrations run as the owner, the web app and the workers as the app role.
+
+The app role (DATABASE_APP_ROLE) may SELECT, INSERT, UPDATE and DELETE rows, nothing more: no DDL,
+no TRUNCATE, and no UPDATE or DELETE on the append-only tables (the audit log, the ledger, the
+signed snapshots), so a stolen app password cannot rewrite history or disable the audit trigger.
+These are grants, checked by PostgreSQL itself, beside the triggers.
+
+Grants are applied after every `migrate` (post_migrate, below), and ALTER DEFAULT PRIVILEGES gives
+the app role row privileges on every table a later migration creates. An append-only table added
+later must be named in APPEND_ONLY_TABLES.
+
+One exception: the app role owns the inbox table (APP_OWNED_TABLES). Sealing runs VACUUM on it
+after each publication, so that no dead inbox tuple keeps the cast transaction's id next to the
+credential it used (docs/threat-model.md); PostgreSQL 15 lets only a table's owner vacuum it, and
+a non-owner's VACUUM merely warns and does nothing. Owning it lets the app alter or drop that one
+table, which holds only ballots not yet published, which it may delete anyway. The owner role is a
+member of the app role, so later migrations can still alter the inbox.
+
+See docs/security.md ("Database roles") and docs/deployment.md.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+APPEND_ONLY_TABLES = ("ballots_auditentry", "tallying_ledgerentry", "tallying_snapshot")
+APP_OWNED_TABLES = ("ballots_inboxballot",)
+
+
+def _existing_tables(cursor, names):
+    cursor.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)",
+        [list(names)],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def grant_app_privileges(cursor, app_role):
+    """Give the app role what it needs and no more; safe to run any number of times.
+
+    Runs as the role that owns the tables (or a superuser), in the database being migrated.
+    """
+    role = sql.Identifier(app_role)
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role])
+    if cursor.fetchone() is None:
+        raise ImproperlyConfigured(
+            f"DATABASE_APP_ROLE is {app_role!r}, but PostgreSQL has no such role. Create it first "
+            "(python -m referendum.ensure_db does; see docs/deployment.md)."
+        )
+    for statement in (
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        "GRANT USAGE ON SCHEMA public TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+    ):
+        cursor.execute(sql.SQL(statement).format(role=role))
+    for table in _existing_tables(cursor, APPEND_ONLY_TABLES):
+        cursor.execute(
+            sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {role}").format(
+                table=sql.Identifier(table), role=role
+            )
+        )
+    for table in _existing_tables(cursor, APP_OWNED_TABLES):
+        # PostgreSQL lets a table change owner only to a role with CREATE on its schema: grant it
+        # for this one statement, in this transaction, and take it back.
+        cursor.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {role}").format(role=role))
+        cursor.execute(sql.SQL("ALTER TABLE {table} OWNER TO {role}").format(table=sql.Identifier(table), role=role))
+        cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {role}").format(role=role))
+
+
+def after_migrate(using="default", **kwargs):
+    """post_migrate: bring the app role's privileges up to date (PostgreSQL, DATABASE_APP_ROLE set)."""
+    from django.db import connections, transaction
+
+    connection = connections[using]
+    app_role = settings.DATABASE_APP_ROLE
+    if connection.vendor != "postgresql" or not app_role or "plan" not in kwargs:
+        return  # no plan: a `flush` (tests), which creates no table
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        if cursor.fetchone()[0] == app_role:
+            raise ImproperlyConfigured(
+                "Migrations must run as the owner role, not as DATABASE_APP_ROLE (docs/deployment.md)."
+            )
+        grant_app_privileges(cursor, app_role)
