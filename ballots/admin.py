@@ -1,15 +1,40 @@
 from django.contrib import admin
 
-from .models import Option, Poll
+from referendum.admin import ReadOnlyAdmin, ReadOnlyInline
+
+from .models import AuditEntry, Ballot, CodeBatch, Option, Poll
 
 
-class OptionInline(admin.TabularInline):
+class OptionInline(ReadOnlyInline):
     model = Option
-    extra = 0
+    fields = ["ordering", "label_en", "label_ru"]
 
 
 @admin.register(Poll)
-class PollAdmin(admin.ModelAdmin):
+class PollAdmin(ReadOnlyAdmin):
     list_display = ["id", "region", "question_en", "state", "opens_at", "closes_at"]
     list_filter = ["state", "region"]
     inlines = [OptionInline]
+
+
+@admin.register(Option)
+class OptionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "poll", "label_en", "label_ru", "ordering"]
+
+
+@admin.register(Ballot)
+class BallotAdmin(ReadOnlyAdmin):
+    list_display = ["id", "poll", "cast_hour"]
+    # No answer column in the list: the admin is no place to watch ballots arrive one by one.
+    list_filter = ["poll"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "organizer", "role", "poll", "action"]
+    list_filter = ["action"]
+
+
+@admin.register(CodeBatch)
+class CodeBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "poll", "kind", "size", "issued", "status", "revoked_at"]

@@ -14,10 +14,6 @@ from referendum.responses import refuse
 from . import queries, registration
 from .errors import BallotError, MalformedAddress, PollNotFound
 
-# Requests per address (its keyed hash, never the address) for one poll: enough to ask again
-# after a lost mail, too few to flood someone's mailbox with "already sent" notices.
-RATE_PER_EMAIL = "3/h"
-
 
 class RegisterForm(forms.Form):
     email = forms.CharField(
@@ -43,7 +39,7 @@ def _email_key(group, request):
 
 def _email_rate(group, request):
     """No per-address limit for what is not an address (the form just says so)."""
-    return RATE_PER_EMAIL if _normalized(request) else None
+    return settings.EMAIL_RATE_PER_ADDRESS if _normalized(request) else None
 
 
 def _domain_key(group, request):

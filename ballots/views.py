@@ -1,6 +1,5 @@
 import json
 
-from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -55,7 +54,7 @@ def _vote_page(request, poll, form, error=None, status=200):
 
 
 @never_cache
-@limits.limit("cast", limits.code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.limit("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
 @limits.backstop("cast")
 def vote(request, poll_id):
     """Step one: enter the code and choose; a valid choice leads to the confirmation page."""
@@ -82,7 +81,7 @@ def vote(request, poll_id):
 
 
 @never_cache
-@limits.limit("cast", limits.code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.limit("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
 @limits.backstop("cast")
 def cast(request, poll_id):
     """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
@@ -119,7 +118,7 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
-@limits.limit("cast", limits.json_code_prefix_key, settings.CAST_RATE_PER_CODE)
+@limits.limit("cast", limits.json_code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
 @limits.backstop("cast")
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""

@@ -90,6 +90,16 @@ def backstop_rate(group, request):
     return settings.RATELIMIT_PER_ADDRESS
 
 
+def setting(name):
+    """A rate read from settings at request time (so a changed setting applies at once)."""
+
+    def rate(group, request):
+        return getattr(settings, name)
+
+    rate.__name__ = f"setting_{name}"
+    return rate
+
+
 def limit(action, key, rate, method="POST"):
     """Refuse a request (429 through RATELIMIT_VIEW, with Retry-After) once `key` exceeded `rate`.
 

@@ -428,6 +428,10 @@ CAST_RATE_PER_CODE = os.environ.get("CAST_RATE_PER_CODE", "20/m")
 RECEIPT_RATE_PER_TRACKER = os.environ.get("RECEIPT_RATE_PER_TRACKER", "10/m")
 RECEIPT_RATE_PER_SESSION = os.environ.get("RECEIPT_RATE_PER_SESSION", "30/m")
 CONSOLE_LOGIN_SESSION_RATE = os.environ.get("CONSOLE_LOGIN_SESSION_RATE", "30/m")
+CONSOLE_TOTP_RATE = os.environ.get("CONSOLE_TOTP_RATE", "10/m")
+# Requests per e-mail address (its keyed hash, never the address) for one poll: enough to ask again
+# after a lost mail, too few to flood someone's mailbox with "already sent" notices.
+EMAIL_RATE_PER_ADDRESS = os.environ.get("EMAIL_RATE_PER_ADDRESS", "3/h")
 EMAIL_RATE_PER_DOMAIN = os.environ.get("EMAIL_RATE_PER_DOMAIN", "300/h")
 EMAIL_RATE_PER_LARGE_DOMAIN = os.environ.get("EMAIL_RATE_PER_LARGE_DOMAIN", "20000/h")
 

@@ -1,8 +1,10 @@
 from django.contrib import admin
 
+from referendum.admin import ReadOnlyAdmin
+
 from .models import Region
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(ReadOnlyAdmin):
     list_display = ["slug", "name_en", "name_ru", "ordering"]

@@ -5,7 +5,6 @@ from base64 import b32encode
 
 import qrcode
 import qrcode.image.svg
-from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import redirect, render
@@ -33,8 +32,8 @@ def _next_url(request):
 
 
 @never_cache
-@limits.limit("console_login", limits.username_key, settings.CONSOLE_LOGIN_RATE)
-@limits.limit("console_login", limits.session_key, settings.CONSOLE_LOGIN_SESSION_RATE)
+@limits.limit("console_login", limits.username_key, limits.setting("CONSOLE_LOGIN_RATE"))
+@limits.limit("console_login", limits.session_key, limits.setting("CONSOLE_LOGIN_SESSION_RATE"))
 @limits.backstop("console_login")
 def console_login(request):
     form = AuthenticationForm(request, data=request.POST or None)
@@ -59,7 +58,7 @@ def _verify_with(request, device, form):
 
 
 @never_cache
-@limits.limit("console_totp", limits.user_key, "10/m")
+@limits.limit("console_totp", limits.user_key, limits.setting("CONSOLE_TOTP_RATE"))
 def console_verify(request):
     if not request.user.is_authenticated:
         return redirect("console-login")
@@ -81,7 +80,7 @@ def _qr_svg(data):
 
 
 @never_cache
-@limits.limit("console_totp", limits.user_key, "10/m")
+@limits.limit("console_totp", limits.user_key, limits.setting("CONSOLE_TOTP_RATE"))
 def console_enroll(request):
     """First login: show a fresh TOTP secret as a QR code; confirm it with one code."""
     if not request.user.is_authenticated:

@@ -3,7 +3,6 @@
 from datetime import datetime
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -108,8 +107,8 @@ class TrackerForm(forms.Form):
 
 
 @never_cache
-@limits.limit("receipt", limits.tracker_prefix_key, settings.RECEIPT_RATE_PER_TRACKER)
-@limits.limit("receipt", limits.session_key, settings.RECEIPT_RATE_PER_SESSION)
+@limits.limit("receipt", limits.tracker_prefix_key, limits.setting("RECEIPT_RATE_PER_TRACKER"))
+@limits.limit("receipt", limits.session_key, limits.setting("RECEIPT_RATE_PER_SESSION"))
 @limits.backstop("receipt")
 def verify_receipt(request):
     """Where a receipt's ballot stands. POST only, so the tracker never appears in a URL or a
