@@ -61,3 +61,9 @@ def _no_leftover_sessions(django_db_setup, django_db_blocker):
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         connections.close_all()
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """For tests that sign in many times: what they check does not depend on the hasher's cost."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,10 +14,8 @@ from tests.factories import make_codes, make_poll
 A_DAY = "d"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Hundreds of sign-in attempts: a cheap hasher keeps the test short (limits don't depend on it)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Hundreds of sign-in attempts: a cheap hasher keeps them short (the limits don't depend on it).
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 def form_post(client, path, data, **extra):
