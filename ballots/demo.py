@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -99,6 +100,8 @@ def ensure_demo_organizers():
 
     Written to var/demo-organizers.txt; if that file is missing the accounts are reset.
     """
+    if not settings.DEBUG:
+        raise ImproperlyConfigured("Demo organizer accounts exist only in development (DEBUG=1).")
     path = demo_organizers_path()
     if path.exists():
         return path

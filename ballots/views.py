@@ -142,7 +142,9 @@ def _api_cast(request, poll_id):
         return json_error(
             400, "invalid_request", _('Send an object with a "code" (text) and an "option" (the answer\'s id).')
         )
-    if isinstance(payload["option"], bool) or not isinstance(payload["option"], int | str):
+    option = payload["option"]
+    if isinstance(option, bool) or not isinstance(option, int) or not 0 < option < 2**63:
+        # The answer's id, a JSON integer (docs/openapi.yaml).
         return json_error(400, "bad_option", _("Please choose one of the answers listed for this question."))
     try:
         tracker = services.cast_ballot(poll_id, payload["code"], payload["option"])

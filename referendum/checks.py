@@ -18,6 +18,20 @@ def app_role_configured(app_configs, **kwargs):
     ]
 
 
+@register(Tags.security, deploy=True)
+def https_redirect_on(app_configs, **kwargs):
+    """Django's security.W008, for our HttpsRedirectMiddleware (which exempts the onion service)."""
+    if settings.HTTPS_REDIRECT:
+        return []
+    return [
+        Warning(
+            "HTTPS_REDIRECT (SECURE_SSL_REDIRECT=0) is off: plain HTTP requests are served as they are.",
+            hint="Keep SECURE_SSL_REDIRECT=1 unless the proxy already redirects every plain request.",
+            id="referendum.W008",
+        )
+    ]
+
+
 @register(Tags.database, deploy=True)
 def app_connects_as_app_role(app_configs, databases=None, **kwargs):
     """With --deploy --database default: the connection is neither a superuser nor the owner of the audit log."""

@@ -1,11 +1,14 @@
+import re
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
+from django.http import HttpResponsePermanentRedirect
 from django.urls import resolve
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from .responses import refuse
+from .responses import json_error, refuse, wants_json
 
 
 class BodySizeLimitMiddleware:
@@ -74,3 +77,76 @@ class ProbeMiddleware:
                 request.resolver_match = match = resolve(request.path_info)
                 return match.func(request, *match.args, **match.kwargs)
         return self.get_response(request)
+
+
+# Features no page of ours uses: a page (or something injected into one) may not ask for them.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "battery", "camera", "display-capture",
+        "document-domain", "encrypted-media", "fullscreen", "geolocation", "gyroscope", "hid", "idle-detection",
+        "interest-cohort", "magnetometer", "microphone", "midi", "payment", "picture-in-picture",
+        "publickey-credentials-get", "screen-wake-lock", "serial", "sync-xhr", "usb", "xr-spatial-tracking",
+    )
+)
+
+
+def is_onion_request(request):
+    """A request to one of our onion service names (ONION_HOSTS), which Tor reaches over plain HTTP."""
+    if not settings.ONION_HOSTS:
+        return False
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return False
+    return host.rsplit(":", 1)[0].lower() in settings.ONION_HOSTS
+
+
+class HttpsRedirectMiddleware:
+    """Django's SECURE_SSL_REDIRECT, except for our onion service (HTTPS_REDIRECT; docs/security.md).
+
+    An onion service is reached over plain HTTP: Tor already encrypts and authenticates the
+    connection end to end, and no ordinary certificate exists for an .onion name, so redirecting
+    it to https:// leads nowhere. Every other host is redirected exactly as Django would.
+    (Django's own redirect has no per-host exemption, so it is off and this one is on; the check
+    referendum.W008 stands in for Django's security.W008.)
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.exempt = [re.compile(pattern) for pattern in settings.SECURE_REDIRECT_EXEMPT]
+
+    def __call__(self, request):
+        if (
+            settings.HTTPS_REDIRECT
+            and not request.is_secure()
+            and not any(pattern.search(request.path.lstrip("/")) for pattern in self.exempt)
+            and not is_onion_request(request)
+        ):
+            return HttpResponsePermanentRedirect(f"https://{request.get_host()}{request.get_full_path()}")
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
+
+class ApiErrorFormatMiddleware:
+    """Under /api/ every refusal has our error format, also the 405 of Django's require_GET.
+
+    Placed before CsrfViewMiddleware: the API grants nothing through a cookie (the voting code
+    in the body is the credential, the rest is read-only), so CSRF does not apply there, and a
+    method an address does not take answers 405, not a CSRF 403.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if wants_json(request):
+            request._dont_enforce_csrf_checks = True
+        response = self.get_response(request)
+        if response.status_code == 405 and wants_json(request) and response.get("Content-Type", "").startswith("text/html"):
+            return json_error(
+                405, "method_not_allowed", _("This address does not accept this method."),
+                headers={"Allow": response["Allow"]},
+            )
+        return response

@@ -107,6 +107,13 @@ ALLOWED_HOSTS = [
     for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "").split(",")
     if h.strip()
 ]
+# The site's onion service names (e.g. "abc…xyz.onion"), served over plain HTTP inside Tor:
+# allowed hosts, trusted CSRF origins over http://, and exempt from the HTTPS redirect (only these).
+ONION_HOSTS = [h.strip().lower() for h in os.environ.get("ONION_HOSTS", "").split(",") if h.strip()]
+if any(not h.endswith(".onion") for h in ONION_HOSTS):
+    raise ImproperlyConfigured("ONION_HOSTS holds .onion names only; see docs/deployment.md.")
+ALLOWED_HOSTS += [h for h in ONION_HOSTS if h not in ALLOWED_HOSTS]
+CSRF_TRUSTED_ORIGINS = [f"http://{h}" for h in ONION_HOSTS]
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set; see docs/configuration.md.")
 
@@ -298,11 +305,14 @@ MIDDLEWARE = [
     "referendum.middleware.ProbeMiddleware",
     "referendum.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The HTTPS redirect, with our onion service exempt; and Permissions-Policy.
+    "referendum.middleware.HttpsRedirectMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "referendum.middleware.ApiErrorFormatMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -383,13 +393,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # which Django's CSRF check refuses. "same-origin" still sends nothing to other sites.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+HTTPS_REDIRECT = False
+SECURE_SSL_REDIRECT = False  # see HTTPS_REDIRECT
+# Django's check of SECURE_SSL_REDIRECT; referendum.W008 checks HTTPS_REDIRECT instead.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "security.W008"]
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Done by referendum.middleware.HttpsRedirectMiddleware, which exempts ONION_HOSTS.
+    HTTPS_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # Probes and the scraper talk to gunicorn directly (plain HTTP inside the host or network).
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]

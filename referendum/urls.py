@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
+    path("api/v1/openapi.yaml", views.openapi, name="api-openapi"),
     path("console/", include("regions.urls")),
     path("console/", include("ballots.console_urls")),
     path("admin/", admin.site.urls),

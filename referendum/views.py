@@ -1,4 +1,5 @@
-from django.http import JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -38,6 +39,15 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return refuse(request, 500, "server_error", _("Something went wrong on our side. Nothing was recorded; please try again."))
+
+
+@require_GET
+def openapi(request):
+    """docs/openapi.yaml, the contract of /api/v1/ (tests/test_api_contract.py fuzzes it)."""
+    body = (settings.BASE_DIR / "docs" / "openapi.yaml").read_bytes()
+    response = HttpResponse(body, content_type="application/yaml; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def healthz(request):

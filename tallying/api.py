@@ -2,9 +2,10 @@
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -57,12 +58,15 @@ def poll_snapshots(request, poll_id):
     if poll is None:
         return _not_found()
     since = request.GET.get("since")
-    if since:
+    if since is not None:  # present but empty is a bad time too
         try:
-            since = datetime.fromisoformat(since.replace(" ", "+"))
-            if since.tzinfo is None:
+            # RFC 3339 in any of its spellings ("t", "z", more than six decimals); a "+" that a
+            # query string turned into a space is put back.
+            since = parse_datetime(since.replace(" ", "+").upper())
+            if since is None or since.tzinfo is None:
                 raise ValueError
-        except ValueError:
+            since = since.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59
+        except (ValueError, OverflowError):
             return json_error(
                 400, "bad_since", _("“since” must be an ISO 8601 time with a time zone, e.g. 2026-11-24T21:00:00+00:00.")
             )

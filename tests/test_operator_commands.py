@@ -16,6 +16,7 @@ from tests.factories import make_poll
 @pytest.mark.django_db
 def test_seed_demo_twice_duplicates_nothing(settings, tmp_path):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # demo data exists only in development (tests/test_production_guards.py)
     call_command("seed_demo")
     counts = (Region.objects.count(), Poll.objects.count(), Credential.objects.count())
     listed = (tmp_path / "demo-codes.csv").read_text()
