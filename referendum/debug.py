@@ -50,6 +50,9 @@ class SecretsFilter(SafeExceptionReporterFilter):
             return self.cleansed_substitute
         return cleansed
 
+    def get_safe_cookies(self, request):
+        return {name: self.cleansed_substitute for name in request.COOKIES}
+
     def get_traceback_frame_variables(self, request, tb_frame):
         return [
             (name, self.cleansed_substitute if self._contains_secret(value) else value)

@@ -17,6 +17,7 @@ import unicodedata
 from functools import wraps
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import _get_ip, get_usage
 from django_ratelimit.exceptions import Ratelimited
 
@@ -68,7 +69,7 @@ def json_code_prefix_key(group, request):
     under one shared key (the view refuses it anyway)."""
     try:
         payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError, RecursionError, RequestDataTooBig):
         payload = None
     code = payload.get("code") if isinstance(payload, dict) else None
     return "code:" + _normalized_prefix(code if isinstance(code, str) else "")

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from . import views
 
+handler400 = "referendum.views.bad_request"
 handler404 = "referendum.views.not_found"
 handler500 = "referendum.views.server_error"
 

@@ -33,6 +33,10 @@ def ratelimited(request, exception=None):
     )
 
 
+def bad_request(request, exception=None):
+    return refuse(request, 400, "bad_request", _("The request could not be understood. Nothing was recorded."))
+
+
 def not_found(request, exception=None):
     return refuse(request, 404, "not_found", _("There is no such page."))
 
