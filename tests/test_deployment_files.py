@@ -36,8 +36,10 @@ def compose():
 
 
 def command_of(service):
+    """A service's command as compose runs it ($$ is compose's escape for a literal $)."""
     command = service.get("command", [])
-    return command if isinstance(command, list) else command.split()
+    command = command if isinstance(command, list) else command.split()
+    return [part.replace("$$", "$") for part in command]
 
 
 def env_names_read(path):
@@ -122,6 +124,7 @@ def production_env(tmp_path, **overrides):
         "ALLOWED_HOSTS": "vote.example.org",
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/referendum"),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"),
+        "DATABASE_APP_ROLE": "referendum_app",
     }
     values.update(overrides)
     return base_env(tmp_path, **values)
@@ -158,10 +161,26 @@ def test_compose_has_every_service():
     assert services["redis"]["image"] == "redis:7"
     for name in APP_SERVICES:
         assert services[name]["build"] == "."
-        assert services[name]["env_file"] == ".env"
+        assert services[name]["env_file"] == ([".env", ".env.db"] if name == "migrate" else ".env")
     assert command_of(services["web"])[:2] == ["gunicorn", "referendum.wsgi"]
     assert "referendum/gunicorn.conf.py" in command_of(services["web"])
     assert command_of(services["worker"])[:4] == ["celery", "-A", "referendum", "worker"]
+
+
+def test_the_app_connects_as_the_app_role_and_never_sees_the_owner_or_superuser():
+    services = compose()["services"]
+    readers = {name for name, service in services.items() if ".env.db" in str(service.get("env_file", ""))}
+    assert readers == {"postgres", "migrate"}
+    for name in ("web", "worker", "beat", "migrate"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgres://referendum_app:"), name
+        assert environment["DATABASE_APP_ROLE"] == "referendum_app", name
+    script = " ".join(command_of(services["migrate"]))
+    assert "referendum.ensure_db" in script and 'DATABASE_URL="$DATABASE_OWNER_URL" python manage.py migrate' in script
+    db_example = (ROOT / ".env.db.example").read_text()
+    for name in ("POSTGRES_PASSWORD", "DATABASE_ADMIN_URL", "DATABASE_OWNER_URL"):
+        assert re.search(rf"^{name}=", db_example, re.M), name
+        assert not re.search(rf"^#?\s*{name}=", (ROOT / ".env.example").read_text(), re.M), name
 
 
 def test_exactly_one_beat():
@@ -269,7 +288,7 @@ def test_every_variable_is_documented_and_in_env_example():
 def test_env_example_covers_compose_interpolations():
     text = (ROOT / "docker-compose.yml").read_text()
     interpolated = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
-    assert interpolated >= {"POSTGRES_PASSWORD", "PORT"}
+    assert interpolated >= {"DATABASE_APP_PASSWORD", "PORT"}
     assert interpolated <= set(env_example())
 
 
@@ -434,11 +453,17 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
     (tmp_path / "var").mkdir()  # the image's /app/var, a volume for beat
     port = free_port()
     values = env_example()
+    server = urlsplit(compose_database)
+    as_role = lambda role: server._replace(netloc=f"{role}@{server.hostname}:{server.port or 5432}").geturl()  # noqa: E731
     values.update(
         SECRET_KEY=strong_secret(),
         CREDENTIAL_PEPPER=strong_secret(),
         SNAPSHOT_SIGNING_KEY=signing_key(),
-        DATABASE_URL=compose_database,
+        # What compose's environment and .env.db give migrate; web and beat get only the first two.
+        DATABASE_URL=as_role("referendum_app"),
+        DATABASE_APP_ROLE="referendum_app",
+        DATABASE_OWNER_URL=as_role("referendum_owner"),
+        DATABASE_ADMIN_URL=server._replace(path="/postgres").geturl(),
         REDIS_URL=COMPOSE_TEST_REDIS_URL,
         VAR_DIR=str(tmp_path / "var"),
         PYTHONPATH=str(app),
@@ -460,6 +485,11 @@ def test_compose_commands_run_migrate_web_and_beat(tmp_path, compose_database):
         part.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         for part in services["web"]["healthcheck"]["test"][1:]
     ]
+    with psycopg.connect(compose_database) as conn:  # migrate left the tables to the owner role
+        owners = {row[0] for row in conn.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+    assert owners <= {"referendum_owner", "referendum_app"} and "referendum_owner" in owners
+    for name in ("DATABASE_OWNER_URL", "DATABASE_ADMIN_URL"):
+        env.pop(name)  # web and beat never see them
     web = start(web_command, cwd=app, env=env)
     beat_command = [
         part.replace("/app/var", str(tmp_path / "var")) for part in command_of(services["beat"])
