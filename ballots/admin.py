@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from referendum.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import AuditEntry, Ballot, CodeBatch, Option, Poll
+from .models import AuditEntry, CodeBatch, InboxBallot, Option, Poll
 
 
 class OptionInline(ReadOnlyInline):
@@ -22,10 +22,14 @@ class OptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "poll", "label_en", "label_ru", "ordering"]
 
 
-@admin.register(Ballot)
-class BallotAdmin(ReadOnlyAdmin):
-    list_display = ["id", "poll", "cast_hour"]
-    # No answer column in the list: the admin is no place to watch ballots arrive one by one.
+@admin.register(InboxBallot)
+class InboxBallotAdmin(ReadOnlyAdmin):
+    """Ballots accepted and not yet published: how many wait, never which answer (the admin is no
+    place to watch answers arrive before they are published K at a time)."""
+
+    list_display = ["id", "poll"]
+    fields = ["id", "poll"]
+    readonly_fields = fields
     list_filter = ["poll"]
 
 

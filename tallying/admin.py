@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from referendum.admin import ReadOnlyAdmin
 
-from .models import OptionCount, PollHead, Snapshot
+from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 
 
 @admin.register(Snapshot)
@@ -19,3 +19,9 @@ class PollHeadAdmin(ReadOnlyAdmin):
 @admin.register(OptionCount)
 class OptionCountAdmin(ReadOnlyAdmin):
     list_display = ["poll", "option", "count"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["poll", "position", "option"]
+    list_filter = ["poll"]

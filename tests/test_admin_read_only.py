@@ -16,11 +16,9 @@ from tallying.services import seal_poll
 from tests.console import PASSWORD, make_organizer, verified_client
 from tests.factories import make_codes, make_poll
 
-# The models whose rows only services may write (ledger entries are sealed ballots until the
-# inbox/ledger split lands, then tallying.LedgerEntry).
-PROTECTED = ["ballots.poll", "ballots.option", "ballots.ballot", "ballots.auditentry", "tallying.snapshot",
-             "tallying.pollhead", "tallying.optioncount", "regions.region"]
-LEDGER_MODEL = "tallying.ledgerentry"
+# The models whose rows only services may write.
+PROTECTED = ["ballots.poll", "ballots.option", "ballots.inboxballot", "tallying.ledgerentry", "ballots.auditentry",
+             "tallying.snapshot", "tallying.pollhead", "tallying.optioncount", "regions.region"]
 
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
@@ -36,19 +34,20 @@ def staff_client(db):
 
 @pytest.fixture
 def sealed_poll(db, settings):
-    settings.PUBLISH_MIN_BALLOTS = 1
+    settings.PUBLISH_MIN_BALLOTS = 2
     poll = make_poll()
     option = poll.options.first()
-    for code in make_codes(poll, 3):
+    codes = make_codes(poll, 4)
+    for code in codes[:3]:
         services.cast_ballot(poll.id, code, option.id)
+    seal_poll(poll.id)  # publishes the three: ledger entries, counts, a snapshot
+    services.cast_ballot(poll.id, codes[3], option.id)  # one waits in the inbox
     services.pause_poll(poll.id, "a test pause")  # an audit entry
-    seal_poll(poll.id)
     return poll
 
 
 def protected_models():
-    labels = PROTECTED + ([LEDGER_MODEL] if apps.all_models["tallying"].get("ledgerentry") else [])
-    return [apps.get_model(label) for label in labels]
+    return [apps.get_model(label) for label in PROTECTED]
 
 
 def admin_url(model, view, *args):

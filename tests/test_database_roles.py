@@ -91,12 +91,11 @@ def test_the_app_role_really_vacuums_the_inbox():
     with psycopg.connect(app_database_url(), autocommit=True) as app:
         for _ in range(50):
             app.execute(
-                f"INSERT INTO {INBOX} (id, poll_id, option_id, tracker_hash, cast_hour)"
-                " VALUES (%s, %s, %s, %s, date_trunc('hour', now()))",
+                f"INSERT INTO {INBOX} (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
                 [uuid.uuid4(), poll.id, option.id, os.urandom(32)],
             )
         app.execute(f"DELETE FROM {INBOX}")
-        assert dead_tuples(INBOX) == 50  # deleted, but every tuple still on its page
+        assert dead_tuples(INBOX) >= 50  # deleted, but every tuple still on its page
 
         warnings = []
         app.add_notice_handler(lambda notice: warnings.append(notice.message_primary))
@@ -105,6 +104,15 @@ def test_the_app_role_really_vacuums_the_inbox():
         warnings.clear()
         app.execute(f"VACUUM {INBOX}")
         assert warnings == []
+        assert dead_tuples(INBOX) == 0
+        # Sealing's usual way (tallying.services.clear_inbox) rewrites the inbox: TRUNCATE, which the
+        # app may do to this one table only.
+        app.execute(
+            f"INSERT INTO {INBOX} (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
+            [uuid.uuid4(), poll.id, option.id, os.urandom(32)],
+        )
+        app.execute(f"TRUNCATE {INBOX}")
+        assert refused(app, "TRUNCATE ballots_credential")
     assert dead_tuples(INBOX) == 0
 
 
