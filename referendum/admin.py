@@ -25,8 +25,8 @@ class ConsoleSignInAdminSite(OTPAdminSite):
         return user.is_active and user.is_staff and user.is_verified()
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Lists and detail pages only: nothing can be added, changed or deleted here."""
+class ReadOnlyMixin:
+    """Nothing can be added, changed or deleted here (lists and detail pages stay)."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -38,18 +38,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class TOTPDeviceAdmin(ReadOnlyAdmin):

@@ -1,9 +1,7 @@
 """The application as production runs it: gunicorn, DEBUG=0, the app database role, on the test
 database and Redis, behind a pretend proxy (requests send X-Forwarded-Proto: https)."""
 
-import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.workers import child_env
+from tests.workers import child_env, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
@@ -42,7 +40,7 @@ def production_env(tmp_path, **extra):
     }
     values.update(extra)
     env = child_env(**values)
-    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "RATELIMIT_IP_META_KEY"):
+    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "RATELIMIT_IP_META_KEY", "PUBLISH_MIN_BALLOTS"):  # production defaults
         env.pop(name, None)
     return env
 
@@ -71,13 +69,7 @@ def production_server(tmp_path, **extra):
                     time.sleep(0.3)
             yield base, log_path
         finally:
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait()
+            stop_process_group(server)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -13,6 +13,7 @@ import yaml
 from django.db import connection
 
 from ballots import services
+from ballots.models import InboxBallot
 from tallying.services import seal_poll
 from tests.factories import make_codes, make_poll, make_region
 from tests.live import PROXY_HEADERS, fetch, production_server
@@ -111,13 +112,13 @@ def test_schemathesis_finds_nothing_and_the_database_holds_only_the_valid_ballot
     assert '" 500 ' not in server_log and "Traceback" not in server_log
 
     after = table_rows()
-    ballot_table = next(t for t in ("ballots_inboxballot", "ballots_ballot") if t in after)
+    ballot_table = "ballots_inboxballot"  # accepted, not yet published: no worker runs here
     changed = {t for t in after if after[t] != before.get(t)}
     assert changed <= {ballot_table, "ballots_credential"}, changed
     new_ballots = [row for row in after[ballot_table] if row not in before[ballot_table]]
     assert all(row in after[ballot_table] for row in before[ballot_table])  # nothing lost or changed
     used = sum(1 for row in after["ballots_credential"] if row not in before["ballots_credential"])
     assert len(new_ballots) == used == VALID_CODES  # each valid code voted once, nothing else was accepted
-    assert all(f",{siberia.id},{option.id}," in f",{row.strip('()')}," for row in new_ballots)
+    assert InboxBallot.objects.filter(poll=siberia, option=option).count() == VALID_CODES
     summary = [json.loads(line) for line in (tmp_path / "events.ndjson").read_text().splitlines() if line.strip()]
     assert summary
