@@ -81,7 +81,7 @@ def ensure(admin_url, owner_url, app_url):
                 continue  # a column's own sequence follows its table
             conn.execute(sql.SQL(f"ALTER {kind} {{}} OWNER TO {{}}").format(sql.Identifier(relname), sql.Identifier(owner)))
         if rows:
-            print(f"Gave {len(rows)} tables in {name} to {owner}; run migrate (as {owner}) to grant {app} its rights.")
+            print(f"Gave {len(rows)} tables, sequences and views in {name} to {owner}; run migrate (as {owner}) to grant {app} its rights.")
 
 
 def urls_from_environment():
