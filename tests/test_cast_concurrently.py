@@ -34,7 +34,9 @@ def _race(target, count):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fifty_simultaneous_casts_with_one_code_give_one_ballot():
+def test_fifty_simultaneous_casts_with_one_code_give_one_ballot(settings):
+    # The race itself, not the per-code limit (tests/test_rate_limits.py), is under test here.
+    settings.CAST_RATE_PER_CODE = "1000/m"
     poll = make_poll()
     option = poll.options.first()
     (code,) = make_codes(poll, 1)
