@@ -2,7 +2,6 @@
 database and Redis, behind a pretend proxy (requests send X-Forwarded-Proto: https)."""
 
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.servers import free_port
 from tests.workers import child_env, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def production_env(tmp_path, **extra):
