@@ -9,8 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from referendum import metrics
-from referendum import limits
+from referendum import limits, metrics
 from referendum.responses import json_error, refuse
 
 from . import queries, services
