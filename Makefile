@@ -71,8 +71,8 @@ backup: .venv/.installed
 restore: .venv/.installed
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/referendum-….dump.age [DB=name]" >&2; exit 2; }
 	$(PY) -m referendum.dev tools age pg_restore psql createdb dropdb
-	@# In development the app role (referendum_app) may not create databases: restore as the local superuser.
-	$(OPS_ENV) LOCAL_DATABASE_URL=$${LOCAL_DATABASE_URL_FOR_RESTORE:-postgres://postgres@127.0.0.1:5432/referendum} \
+	@# The app role may not create databases: the restore connects as DATABASE_ADMIN_URL (docs/security.md).
+	$(OPS_ENV) DATABASE_ADMIN_URL=$${DATABASE_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
 		$(PY) -m referendum.backup restore "$(FILE)" $(if $(DB),--database "$(DB)")
 
 clean:

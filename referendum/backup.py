@@ -148,7 +148,9 @@ def restore(path, database=None):
     name = database or f"{env.get('PGDATABASE', 'referendum')}_restore_{datetime.now(UTC):%Y%m%d%H%M%S}"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
         raise BackupError(f"Not a plain database name: {name!r}")
-    admin = dict(env, PGDATABASE="postgres")
+    # Creating a database is an operator's act: the app role may not (docs/security.md), so the
+    # restore connects as DATABASE_ADMIN_URL when it is set.
+    admin = dict(libpq_env(os.environ.get("DATABASE_ADMIN_URL") or settings.DATABASE_URL), PGDATABASE="postgres")
     exists = subprocess.run(["psql", "-XAtc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
                             env=admin, capture_output=True, text=True)
     if exists.returncode != 0:

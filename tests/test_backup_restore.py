@@ -30,7 +30,10 @@ def keypair(path):
 
 
 def make(*args, **env):
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=child_env(**env),
+    """`make` as an operator runs it: the app role's DATABASE_URL, and the superuser for a restore
+    (the app role may not create databases)."""
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT,
+                          env=child_env(DATABASE_ADMIN_URL=server_url("postgres"), **env),
                           capture_output=True, text=True, timeout=600)
 
 
