@@ -50,10 +50,12 @@ def seed_demo_polls():
                 question_ru=QUESTIONS_RU[region.slug],
                 opens_at=now - timedelta(minutes=1),
                 closes_at=now + timedelta(days=30),
-                state=Poll.State.OPEN,
+                state=Poll.State.DRAFT,
             )
             for ordering, (en, ru) in enumerate(ANSWERS):
                 Option.objects.create(poll=poll, label_en=en, label_ru=ru, ordering=ordering)
+            poll.state = Poll.State.OPEN  # answers first: they are frozen once the poll leaves draft
+            poll.save(update_fields=["state"])
         polls.append(poll)
     return polls
 

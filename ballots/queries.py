@@ -49,6 +49,25 @@ def poll_as_json(poll, lang="en", now=None):
     }
 
 
+def poll_definition(poll):
+    """What a poll asks, as signed into its ledger and every statement (docs/verification.md):
+    id, region, question and answers (ids, labels) in both languages, answers in display order.
+    Frozen in the database once the poll leaves draft (migration 0009)."""
+    from .models import Option
+
+    return {
+        "poll": poll.id,
+        "region": poll.region.slug,
+        "question_en": poll.question_en,
+        "question_ru": poll.question_ru,
+        "answers": [
+            {"id": option_id, "label_en": label_en, "label_ru": label_ru}
+            for option_id, label_en, label_ru in Option.objects.filter(poll_id=poll.id)
+            .order_by("ordering", "id").values_list("id", "label_en", "label_ru")
+        ],
+    }
+
+
 def managed_polls(organizer):
     """The polls (drafts included) of the regions this organizer manages."""
     return (

@@ -47,11 +47,13 @@ def fresh_poll():
     region = seed_regions()[0]
     now = timezone.now()
     poll = Poll.objects.create(
-        region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.OPEN,
+        region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.DRAFT,
         opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1),
     )
     for i, label in enumerate(["Yes", "No", "Abstain"]):
         Option.objects.create(poll=poll, label_en=label, label_ru=label, ordering=i)
+    poll.state = Poll.State.OPEN  # answers first: they are frozen once the poll leaves draft
+    poll.save(update_fields=["state"])
     return poll
 
 

@@ -54,6 +54,7 @@ def poll_tally(request, poll_id):
 
 @require_GET
 def poll_snapshots(request, poll_id):
+    """Each publication's snapshot with its signed statement, oldest first, paged by id."""
     poll = _poll_or_404(poll_id)
     if poll is None:
         return _not_found()
@@ -70,9 +71,15 @@ def poll_snapshots(request, poll_id):
             return json_error(
                 400, "bad_since", _("“since” must be an ISO 8601 time with a time zone, e.g. 2026-11-24T21:00:00+00:00.")
             )
-    snapshots = queries.snapshot_series(poll, since=since or None)
+    try:
+        after = max(0, int(request.GET.get("after", 0)))
+        limit = max(1, min(int(request.GET.get("limit", queries.STATEMENT_PAGE)), queries.SNAPSHOT_PAGE))
+    except ValueError:
+        return json_error(400, "bad_page", _("“after” and “limit” must be whole numbers."))
+    snapshots = queries.snapshot_page(poll, after=after, since=since or None, limit=limit)
     return JsonResponse(
-        {"poll": poll.id, "snapshots": snapshots, "limit": queries.SNAPSHOT_PAGE},
+        {"poll": poll.id, "snapshots": snapshots, "limit": limit,
+         "next_after": snapshots[-1]["id"] if len(snapshots) == limit else None},
         json_dumps_params={"ensure_ascii": False},
     )
 

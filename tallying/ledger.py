@@ -1,4 +1,7 @@
-"""The ledger's hash chain. Standard library only: the standalone verifier uses this module too.
+"""The ledger's hash chain and the poll definition it starts from. Standard library only: the
+standalone verifier and watcher use this module too (docs/verification.md).
+
+definition_hash = SHA-256( canonical JSON of the poll's definition )
 
 entry_hash = SHA-256( prev_hash      32 bytes
                     ‖ position       8 bytes, unsigned big-endian
@@ -6,14 +9,32 @@ entry_hash = SHA-256( prev_hash      32 bytes
                     ‖ option id      8 bytes, unsigned big-endian
                     ‖ tracker_hash   32 bytes )
 
-The first entry's prev_hash is 32 zero bytes (GENESIS). Positions run 1, 2, 3, … without gaps.
+Positions run 1, 2, 3, … without gaps. The first entry's prev_hash is the chain's genesis: the
+definition hash (genesis version 2), or 32 zero bytes for chains begun before the definition was
+signed (genesis version 1, GENESIS_V1).
 """
 
 import hashlib
 import struct
 
-GENESIS = bytes(32)
+from tallying.canonical import canonical
+
+GENESIS_V1 = bytes(32)
 _NUMBERS = struct.Struct(">QQQ")
+
+
+def definition_hash(definition):
+    """SHA-256 of the canonical encoding of a poll definition (a dict, docs/verification.md)."""
+    return hashlib.sha256(canonical(definition)).digest()
+
+
+def genesis(definition, version):
+    """The prev_hash of a poll's first entry: its definition hash, or zeros for a version-1 chain."""
+    if version == 1:
+        return GENESIS_V1
+    if version == 2:
+        return definition_hash(definition)
+    raise ValueError(f"unknown genesis version {version}")
 
 
 def entry_hash(prev_hash, position, poll_id, option_id, tracker_hash):
@@ -30,13 +51,14 @@ class ChainError(ValueError):
         super().__init__(f"entry {position}: {problem}")
 
 
-def verify_chain(entries, poll_id=None):
+def verify_chain(entries, poll_id=None, start=GENESIS_V1):
     """Check entries (dicts with position, poll, option, tracker_hash, prev_hash, entry_hash as
-    bytes or hex) in order from position 1; return (count, head hash, counts per option).
+    bytes or hex) in order from position 1, the first chained to `start` (the genesis); return
+    (count, head hash, counts per option).
 
     Raises ChainError naming the first bad entry.
     """
-    prev, expected_position, counts = GENESIS, 1, {}
+    prev, expected_position, counts = bytes(start), 1, {}
     for entry in entries:
         def raw(name, entry=entry):
             value = entry[name]

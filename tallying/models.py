@@ -8,15 +8,28 @@ def genesis_hash():
 
 
 class PollHead(models.Model):
-    """Where a poll's ledger ends: the last sealed position and its entry hash."""
+    """Where a poll's ledger ends: the last sealed position and its entry hash.
+
+    `genesis` is where the chain began (the prev_hash of entry 1): the hash of the poll's
+    definition when the head was created (genesis version 2), or 32 zero bytes for chains begun
+    before definitions were signed (version 1; every head that existed before migration 0005).
+    """
 
     poll = models.OneToOneField("ballots.Poll", on_delete=models.PROTECT, primary_key=True, related_name="head")
     position = models.PositiveBigIntegerField(default=0)
     head_hash = models.BinaryField(max_length=32, default=genesis_hash)
     sealed_at = models.DateTimeField(null=True, blank=True)
+    genesis = models.BinaryField(max_length=32, default=genesis_hash)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Exact(Length("genesis"), 32), name="pollhead_genesis_32_bytes")]
 
     def __str__(self):
         return f"head of poll {self.poll_id} at {self.position}"
+
+    @property
+    def genesis_version(self):
+        return 1 if bytes(self.genesis) == genesis_hash() else 2
 
 
 class OptionCount(models.Model):

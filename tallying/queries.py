@@ -4,8 +4,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 from ballots.models import InboxBallot, Poll
-from ballots.queries import public_polls, with_figures
+from ballots.queries import poll_definition, public_polls, with_figures
 
+from . import ledger
 from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 from .services import tally_cache_key
 
@@ -28,20 +29,47 @@ def received_count(poll_id):
     return received
 
 
+def chain_start(poll):
+    """(definition, genesis bytes) of a poll: the genesis its head records, or, before its first
+    publication, the one it will begin from (the definition's hash)."""
+    definition = poll_definition(poll)
+    genesis = PollHead.objects.filter(poll_id=poll.id).values_list("genesis", flat=True).first()
+    return definition, bytes(genesis) if genesis is not None else ledger.definition_hash(definition)
+
+
 def sealed_tally(poll_id):
-    """Counts and head of a poll's ledger, from the database (what the cache holds)."""
+    """Counts and head of a poll's ledger, from the database (what the cache holds), with the
+    latest signed statement. Once a final result exists, counts and head are the final's: nothing
+    published after it (only possible by tampering with the database) is shown as final, and
+    `after_final` says how many ledger entries lie beyond it."""
     head = PollHead.objects.filter(poll_id=poll_id).first()
-    counts = dict(OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count"))
-    final = Snapshot.objects.filter(poll_id=poll_id, is_final=True).values_list("taken_at", flat=True).first()
-    return {
-        "final": final.isoformat() if final else None,
-        "counts": {str(k): v for k, v in counts.items()},
+    counts = {str(k): v for k, v in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")}
+    latest = (
+        Snapshot.objects.filter(poll_id=poll_id, signature__isnull=False).exclude(statement="")
+        .order_by("-id").values("id", "statement", "signature").first()
+    )
+    tally = {
+        "final": None,
+        "after_final": 0,
+        "counts": counts,
         "head": {
             "position": head.position if head else 0,
-            "hash": bytes(head.head_hash).hex() if head else bytes(32).hex(),
+            "hash": bytes(head.head_hash).hex() if head else None,
         },
         "as_of": head.sealed_at.isoformat() if head and head.sealed_at else None,
+        "statement": latest and {
+            "id": latest["id"], "text": latest["statement"], "signature": bytes(latest["signature"]).hex(),
+        },
     }
+    final = Snapshot.objects.filter(poll_id=poll_id, is_final=True).first()
+    if final is not None:
+        tally["final"] = final.taken_at.isoformat()
+        if final.position != tally["head"]["position"]:
+            tally["after_final"] = tally["head"]["position"] - final.position
+            tally["counts"] = {str(k): v for k, v in final.counts.items()}
+            tally["head"] = {"position": final.position, "hash": bytes(final.head_hash).hex()}
+            tally["as_of"] = final.taken_at.isoformat()
+    return tally
 
 
 def tally_for_poll(poll):
@@ -51,6 +79,8 @@ def tally_for_poll(poll):
     if sealed is None:
         sealed = sealed_tally(poll.id)
         cache.set(tally_cache_key(poll.id), sealed, timeout=60)
+    if sealed["head"]["hash"] is None:  # nothing published yet: the head is the chain's genesis
+        sealed["head"]["hash"] = chain_start(poll)[1].hex()
     counts = [
         {"option": o.id, "label_en": o.label_en, "label_ru": o.label_ru, "count": sealed["counts"].get(str(o.id), 0)}
         for o in poll.options.all()
@@ -72,6 +102,8 @@ def tally_for_poll(poll):
         "head": sealed["head"],
         "as_of": sealed["as_of"],
         "final": sealed.get("final"),
+        "after_final": sealed.get("after_final", 0),
+        "statement": sealed.get("statement"),
     }
 
 
@@ -90,6 +122,7 @@ def _snapshot_json(snapshot):
 
 
 SNAPSHOT_PAGE = 1000
+STATEMENT_PAGE = 100
 
 
 def snapshot_series(poll, since=None, limit=SNAPSHOT_PAGE):
@@ -98,6 +131,22 @@ def snapshot_series(poll, since=None, limit=SNAPSHOT_PAGE):
     if since is not None:
         snapshots = snapshots.filter(taken_at__gt=since)
     return [_snapshot_json(s) for s in snapshots.order_by("taken_at", "id")[:limit]]
+
+
+def snapshot_page(poll, after=0, since=None, limit=STATEMENT_PAGE):
+    """Snapshots with their signed statements, in publication order (by id, which sealing assigns
+    under the poll's lock), with id > after (and taken after `since`), at most `limit` (capped)."""
+    limit = max(1, min(int(limit), SNAPSHOT_PAGE))
+    snapshots = Snapshot.objects.filter(poll=poll, id__gt=after)
+    if since is not None:
+        snapshots = snapshots.filter(taken_at__gt=since)
+    return [
+        {
+            "id": s.id, **_snapshot_json(s), "final": s.is_final,
+            "statement": s.statement or None, "signature": bytes(s.signature).hex() if s.signature else None,
+        }
+        for s in snapshots.order_by("id")[:limit]
+    ]
 
 
 def turnout_series(poll, points=120):
@@ -121,14 +170,27 @@ def turnout_series(poll, points=120):
 EXPORT_CHUNK = 5000
 
 
-def export_lines(poll, public_key, encode):
-    """Yield the export of a poll, record by record (see docs/verification.md)."""
-    from ballots.queries import poll_as_json
+EXPORT_FORMAT = 2
 
-    header = {"type": "poll", "format": 1, "public_key": public_key, **poll_as_json(poll)}
-    yield encode(header)
+
+def signed_snapshots(poll):
+    """The poll's signed snapshots (snapshots from before signing existed have no statement and
+    are not published as statements)."""
+    return Snapshot.objects.filter(poll=poll, signature__isnull=False).exclude(statement="")
+
+
+def export_lines(poll, public_key, encode, rotations=()):
+    """Yield the export of a poll, record by record (format 2, docs/verification.md)."""
+    definition, genesis = chain_start(poll)
+    yield encode({
+        "type": "poll", "format": EXPORT_FORMAT, "public_key": public_key, "definition": definition,
+        "genesis": genesis.hex(), "state": poll.phase(), "opens_at": poll.opens_at.isoformat(),
+        "closes_at": poll.closes_at.isoformat(),
+    })
+    for rotation in rotations:
+        yield encode({"type": "key-rotation", **rotation})
     snapshots = (
-        Snapshot.objects.filter(poll=poll).order_by("position", "taken_at", "id")
+        signed_snapshots(poll).order_by("position", "taken_at", "id")
         .values_list("statement", "signature").iterator(chunk_size=EXPORT_CHUNK)
     )
     count = 0

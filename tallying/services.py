@@ -9,7 +9,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from ballots.models import CodeBatch, Credential, InboxBallot
+from ballots.models import CodeBatch, Credential, InboxBallot, Poll
+from ballots.queries import poll_definition
 
 from . import ledger, signing
 from .models import LedgerEntry, OptionCount, PollHead, Snapshot
@@ -94,10 +95,29 @@ def _add_counts(poll_id, added):
         row.save(update_fields=["count"])
 
 
+class DefinitionChanged(Exception):
+    """The poll's definition no longer hashes to the genesis its chain began from: someone changed
+    it in the database behind the triggers. Nothing is published until it is restored."""
+
+
+def _definition_and_head(poll_id):
+    """The poll's definition and its head (locked), the head created at the definition's hash
+    (genesis version 2) on the first publication. A version-2 head whose genesis is not the
+    current definition's hash refuses: no statement is signed over a changed wording."""
+    definition = poll_definition(Poll.objects.select_related("region").get(pk=poll_id))
+    digest = ledger.definition_hash(definition)
+    head, _created = PollHead.objects.select_for_update().get_or_create(
+        poll_id=poll_id, defaults={"head_hash": digest, "genesis": digest}
+    )
+    if head.genesis_version == 2 and bytes(head.genesis) != digest:
+        raise DefinitionChanged(f"poll {poll_id}: its definition no longer matches its chain's genesis")
+    return definition, head
+
+
 def _publish(cursor, poll_id, waiting, final=False):
     """Shuffle the waiting ballots, chain them after the head, move them to the ledger, add them
     to the counts, move the head and sign one snapshot. Call with the sealing lock held."""
-    head, _created = PollHead.objects.select_for_update().get_or_create(poll_id=poll_id)
+    definition, head = _definition_and_head(poll_id)
     _shuffle(waiting)
     prev, position, added, entries = bytes(head.head_hash), head.position, Counter(), []
     for ballot_id, option_id, tracker_hash in waiting:
@@ -111,12 +131,15 @@ def _publish(cursor, poll_id, waiting, final=False):
         _add_counts(poll_id, added)
     now = timezone.now()
     head.position, head.head_hash, head.sealed_at = position, prev, now
-    head.save()
-    counts = {
-        str(option_id): count
+    head.save(update_fields=["position", "head_hash", "sealed_at"])
+    # Every answer of the definition, zeros included, and any other option the ledger holds
+    # (none, unless the database was tampered with: then the statement says so).
+    counts = {str(answer["id"]): 0 for answer in definition["answers"]}
+    counts.update(
+        (str(option_id), count)
         for option_id, count in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")
-    }
-    snapshot = _record_snapshot(poll_id, now, counts, position, prev, final=final)
+    )
+    snapshot = _record_snapshot(poll_id, now, counts, position, prev, definition, bytes(head.genesis), final=final)
     transaction.on_commit(lambda: refresh_cached_tally(poll_id))
     return snapshot
 
@@ -191,6 +214,8 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
     k = publish_min_ballots()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_poll_sealing(cursor, poll_id)
+        if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
+            return 0  # a final result is final: nothing is published after it (also a trigger)
         if _count_waiting(cursor, poll_id) < k:
             return 0
         waiting = _take_waiting(cursor, poll_id, max(batch_size, k))
@@ -222,10 +247,17 @@ def _batch_counts(poll_id):
     return batches
 
 
-def _record_snapshot(poll_id, taken_at, counts, position, head_hash, final=False):
-    """Write a snapshot with its signed statement (what observers verify)."""
+STATEMENT_FORMAT = 2
+
+
+def _record_snapshot(poll_id, taken_at, counts, position, head_hash, definition, genesis, final=False):
+    """Write a snapshot with its signed statement (format 2, docs/verification.md): what
+    observers verify and keep."""
     statement = {
+        "format": STATEMENT_FORMAT,
         "poll": poll_id,
+        "definition": definition,
+        "genesis": bytes(genesis).hex(),
         "taken_at": taken_at.isoformat(),
         "counts": counts,
         "total": sum(counts.values()),
@@ -236,8 +268,8 @@ def _record_snapshot(poll_id, taken_at, counts, position, head_hash, final=False
     }
     text, signature = signing.sign(statement)
     return Snapshot.objects.create(
-        poll_id=poll_id, taken_at=taken_at, counts=counts, total=statement["total"], position=position,
-        head_hash=head_hash, statement=text, signature=bytes.fromhex(signature), is_final=final,
+        poll_id=poll_id, taken_at=taken_at, counts={k: v for k, v in counts.items() if v}, total=statement["total"],
+        position=position, head_hash=head_hash, statement=text, signature=bytes.fromhex(signature), is_final=final,
     )
 
 
@@ -291,7 +323,7 @@ def publish_final(poll_id, actor):
     final snapshot is refused (also by a unique index)."""
     from django.utils.translation import gettext as _
 
-    from ballots.models import AuditEntry, Poll
+    from ballots.models import AuditEntry
 
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock order as in seal_poll (sealing lock, then rows), so the two never deadlock.

@@ -1,19 +1,18 @@
-"""Ed25519 signatures over snapshots, and their canonical encoding (docs/verification.md).
+"""Ed25519 (pure, RFC 8032) signatures over statements in canonical JSON (docs/verification.md).
 
-canonical(statement) = UTF-8 JSON with keys sorted, no whitespace, non-ASCII kept as is.
+What is signed is exactly canonical(statement) (tallying/canonical.py), as UTF-8 bytes.
 The private key comes from SNAPSHOT_SIGNING_KEY (base64 of a 32-byte Ed25519 seed).
 """
 
 import base64
 import functools
-import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tallying.canonical import canonical
 
-def canonical(statement):
-    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+__all__ = ["canonical", "decode_seed", "private_key", "public_key_hex", "sign", "verify"]
 
 
 def decode_seed(value):

@@ -23,10 +23,13 @@ def make_poll(region=None, state=Poll.State.OPEN, opens_in=timedelta(minutes=-5)
         question_ru="Поддерживаете ли вы независимость Сибири?",
         opens_at=now + opens_in,
         closes_at=now + closes_in,
-        state=state,
+        state=Poll.State.DRAFT,
     )
     for ordering, (en, ru) in enumerate(answers):
         Option.objects.create(poll=poll, label_en=en, label_ru=ru, ordering=ordering)
+    if state != Poll.State.DRAFT:  # answers can be added only to a draft (a database trigger)
+        poll.state = state
+        poll.save(update_fields=["state"])
     return poll
 
 

@@ -17,13 +17,15 @@ def ledger_rows(poll_id):
 def assert_ledger_consistent(poll_id):
     """Counts == recount of the ballots, positions 1..n without gaps, the chain verifies,
     and the head is the chain's end. Returns the number of sealed ballots."""
-    sealed, head_hash, chain_counts = verify_chain(ledger_rows(poll_id), poll_id)
+    head = PollHead.objects.filter(poll_id=poll_id).first()
+    sealed, head_hash, chain_counts = verify_chain(
+        ledger_rows(poll_id), poll_id, start=bytes(head.genesis) if head else bytes(32)
+    )
     recount = Counter(
         LedgerEntry.objects.filter(poll_id=poll_id).values_list("option_id", flat=True)
     )
     stored = {o: c for o, c in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count") if c}
     assert stored == dict(recount) == chain_counts
-    head = PollHead.objects.filter(poll_id=poll_id).first()
     assert (head.position if head else 0) == sealed
     if head:
         assert bytes(head.head_hash) == head_hash
@@ -47,9 +49,13 @@ def cast_many(poll, count, option_index=None):
 def insert_ballots(poll, count, sealed=False):
     """Insert `count` ballots with one SQL statement, spread over the poll's options.
 
-    Waiting ballots (in the inbox) are real input for sealing. `sealed=True` writes ledger entries
-    instead, with stand-in hashes that do not chain (for measuring the export, not verifying it)."""
+    Waiting ballots (in the inbox) are real input for sealing; like cast ones, each has used a
+    code (a batch of `count` codes, all used, is written too: statements bind totals to codes).
+    `sealed=True` writes ledger entries instead, with stand-in hashes that do not chain (for
+    measuring the export, not verifying it)."""
     from django.db import connection
+
+    from ballots.models import CodeBatch
 
     options = [o.id for o in poll.options.all()]
     with connection.cursor() as cursor:
@@ -61,6 +67,12 @@ def insert_ballots(poll, count, sealed=False):
                 [poll.id, options, len(options), count],
             )
             return
+        batch = CodeBatch.objects.create(poll=poll, size=count, issued=count)
+        cursor.execute(
+            "INSERT INTO ballots_credential (poll_id, batch_id, code_hash, used)"
+            " SELECT %s, %s, sha256(gen_random_uuid()::text::bytea), true FROM generate_series(1, %s)",
+            [poll.id, batch.id, count],
+        )
         cursor.execute(
             "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
             " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea)"

@@ -61,7 +61,7 @@ def test_untouched_export_verifies(tmp_path, export_lines):
     key = json.loads(export_lines[0])["public_key"]
     code, output = run_verifier(tmp_path, export_lines, "--public-key", key)
     assert code == 0, output
-    assert f"{BALLOTS} entries" in output and "5 signed snapshots verified" in output
+    assert f"{BALLOTS} entries" in output and "5 signed statements verified" in output
 
 
 def test_option_changed_in_one_entry(tmp_path, export_lines):
@@ -133,7 +133,7 @@ def test_truncated_file(tmp_path, export_lines):
     code, output = run_verifier(tmp_path, [text[: len(text) // 2]])
     assert code == 1 and "truncated" in output
     code, output = run_verifier(tmp_path, export_lines[:-1])  # cut at a line boundary
-    assert code == 1 and "no end marker" in output
+    assert code == 1 and "no end record" in output
 
 
 def test_entry_appended_after_the_final_snapshot(tmp_path, export_lines):
