@@ -101,6 +101,12 @@ if METRICS_TOKEN and not DEBUG and len(METRICS_TOKEN) < 32:
     raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters in production.")
 # /readyz fails when no sealing run finished for this many seconds (the worker's heartbeat).
 READINESS_MAX_SEAL_AGE_SECONDS = float(os.environ.get("READINESS_MAX_SEAL_AGE_SECONDS", 60))
+# Key rotations (docs/verification.md, "Key rotation"): a JSON Lines file of rotation
+# statements, each signed by the key it hands over from (manage.py sign_key_rotation). Published
+# at /api/v1/public-key and in every export; statements are signed only with the key in force.
+SNAPSHOT_KEY_ROTATIONS = os.environ.get("SNAPSHOT_KEY_ROTATIONS", "").strip()
+if SNAPSHOT_KEY_ROTATIONS and not Path(SNAPSHOT_KEY_ROTATIONS).is_file():
+    raise ImproperlyConfigured(f"SNAPSHOT_KEY_ROTATIONS names {SNAPSHOT_KEY_ROTATIONS}, which is not a file.")
 
 ALLOWED_HOSTS = [
     h.strip()

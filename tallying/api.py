@@ -15,6 +15,7 @@ from referendum.responses import json_error
 from . import queries, signing
 
 TALLY_MAX_AGE = 2
+MAX_BIGINT = 2**63 - 1  # larger page cursors would overflow the database column
 
 
 def _poll_or_404(poll_id):
@@ -72,7 +73,7 @@ def poll_snapshots(request, poll_id):
                 400, "bad_since", _("“since” must be an ISO 8601 time with a time zone, e.g. 2026-11-24T21:00:00+00:00.")
             )
     try:
-        after = max(0, int(request.GET.get("after", 0)))
+        after = min(max(0, int(request.GET.get("after", 0))), MAX_BIGINT)
         limit = max(1, min(int(request.GET.get("limit", queries.STATEMENT_PAGE)), queries.SNAPSHOT_PAGE))
     except ValueError:
         return json_error(400, "bad_page", _("“after” and “limit” must be whole numbers."))
@@ -86,7 +87,10 @@ def poll_snapshots(request, poll_id):
 
 @require_GET
 def public_key(request):
-    return JsonResponse({"algorithm": "Ed25519", "public_key": signing.public_key_hex()})
+    return JsonResponse(
+        {"algorithm": "Ed25519", "public_key": signing.public_key_hex(), "rotations": signing.rotations()},
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 def jsonl_line(record):
@@ -112,7 +116,7 @@ def poll_ledger(request, poll_id):
     if poll is None:
         return _not_found()
     try:
-        after = max(0, int(request.GET.get("after", 0)))
+        after = min(max(0, int(request.GET.get("after", 0))), MAX_BIGINT)
         limit = int(request.GET.get("limit", 100))
     except ValueError:
         return json_error(400, "bad_page", _("“after” and “limit” must be whole numbers."))

@@ -179,9 +179,12 @@ def signed_snapshots(poll):
     return Snapshot.objects.filter(poll=poll, signature__isnull=False).exclude(statement="")
 
 
-def export_lines(poll, public_key, encode, rotations=()):
+def export_lines(poll, public_key, encode, rotations=None):
     """Yield the export of a poll, record by record (format 2, docs/verification.md)."""
+    from . import signing
+
     definition, genesis = chain_start(poll)
+    rotations = signing.rotations() if rotations is None else rotations
     yield encode({
         "type": "poll", "format": EXPORT_FORMAT, "public_key": public_key, "definition": definition,
         "genesis": genesis.hex(), "state": poll.phase(), "opens_at": poll.opens_at.isoformat(),

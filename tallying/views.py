@@ -54,6 +54,7 @@ def _card(poll, now, series=None):
         "as_of": as_of,
         "age": int((now - as_of).total_seconds()) if as_of else None,
         "final": datetime.fromisoformat(tally["final"]) if tally.get("final") else None,
+        "after_final": tally.get("after_final", 0),
         "chart": charts.turnout_line(series, title),
         "points": [
             {"when": datetime.fromisoformat(p["taken_at"]), "total": p["total"], "position": p["position"]}
