@@ -299,7 +299,8 @@ class Watch:
                     if entry["option"] not in answers:
                         raise Failure(f"entry {position}: answer {entry['option']} is not an answer of the poll")
                     if _hex(entry["prev_hash"], f"entry {position}: prev_hash", 32) != prev:
-                        held = state["last"]["what"] if state["last"] else "the genesis"
+                        held = f"signed in {state['last']['what']}, which you hold" if state["last"] else \
+                            "the genesis"
                         self.alarm(f"fork at position {position}: the server's entry {position} follows "
                                    f"{entry['prev_hash'][:16]}…, but the chain you hold ends at position "
                                    f"{position - 1} with {prev.hex()[:16]}… ({held}): the history was rewritten",
