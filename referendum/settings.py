@@ -86,6 +86,9 @@ if SNAPSHOT_SIGNING_KEY:
         _seed = b""
     if len(_seed) != 32:
         raise ImproperlyConfigured("SNAPSHOT_SIGNING_KEY must be the base64 of 32 random bytes.")
+    # The key of the published test vectors (docs/vectors/): anyone can sign with it.
+    if not DEBUG and _seed == hashlib.sha256(b"referendum: the verification sample key, never for a real poll").digest():
+        raise ImproperlyConfigured("SNAPSHOT_SIGNING_KEY is the published sample key of docs/vectors/; generate your own.")
 else:
     if not DEBUG:
         raise ImproperlyConfigured(

@@ -273,14 +273,16 @@ def check_statement_content(statement, version, definition, genesis, what):
 
 
 def batches_text(summary):
+    """Used versus issued, per batch of codes, as a statement gives them."""
     if not summary:
-        return "no codes issued"
+        return "none issued"
     issued = sum(i for i, _u, _r in summary.values())
+    used = None if any(u is None for _i, u, _r in summary.values()) else sum(u for _i, u, _r in summary.values())
     parts = [
-        f"batch {b}{' (revoked)' if r else ''}: {'?' if u is None else u} used of {i} issued"
+        f"batch {b}{' (revoked)' if r else ''}: {'?' if u is None else u} used of {i}"
         for b, (i, u, r) in sorted(summary.items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0)
     ]
-    return f"{issued} codes issued; " + ", ".join(parts)
+    return f"{issued} issued, {'?' if used is None else used} used ({', '.join(parts)})"
 
 
 # --- An earlier view (--against) ------------------------------------------------------------------
@@ -576,7 +578,7 @@ def sources(path_or_url):
 def describe(source, summary):
     labels = {str(a["id"]): a["label_en"] for a in summary["definition"]["answers"]}
     counts = ", ".join(
-        f"{a} “{labels.get(a, '?')}”: {summary['counts'].get(a, 0)}"
+        f"answer {a} “{labels.get(a, '?')}”: {summary['counts'].get(a, 0)}"
         for a in sorted(labels, key=int)
     )
     return (

@@ -7,6 +7,7 @@ subprocess: they read the environment once, at import.
 
 import ast
 import base64
+import hashlib
 import os
 import re
 import secrets
@@ -314,6 +315,19 @@ def test_production_refuses_missing_database_url(tmp_path):
     assert "DATABASE_URL is not set" in last_line(result.stderr)
     # It did not quietly fall back to the embedded SQLite file.
     assert not (tmp_path / "var" / "embedded.sqlite3").exists()
+
+
+def test_production_refuses_the_published_sample_key(tmp_path):
+    seed = hashlib.sha256(b"referendum: the verification sample key, never for a real poll").digest()
+    result = setup_django(production_env(tmp_path, SNAPSHOT_SIGNING_KEY=base64.urlsafe_b64encode(seed).decode()))
+    assert result.returncode != 0
+    assert "SNAPSHOT_SIGNING_KEY is the published sample key of docs/vectors/" in last_line(result.stderr)
+
+
+def test_production_refuses_a_missing_rotations_file(tmp_path):
+    result = setup_django(production_env(tmp_path, SNAPSHOT_KEY_ROTATIONS=str(tmp_path / "nowhere.jsonl")))
+    assert result.returncode != 0
+    assert "SNAPSHOT_KEY_ROTATIONS names" in last_line(result.stderr)
 
 
 def test_env_example_placeholders_are_refused(tmp_path):
