@@ -377,8 +377,9 @@ def _header(record, number, accept_format_1):
     definition = check_definition(record["definition"], "line 1: the definition")
     genesis = _hex(record["genesis"], "line 1: genesis", 32)
     if genesis not in (definition_hash(definition), GENESIS_V1):
-        raise Failure("line 1: the genesis is neither the definition's hash nor 32 zero bytes: the definition in "
-                      "the export is not the one the chain began from")
+        raise Failure(f"line 1: the definition hashes to {definition_hash(definition).hex()[:16]}…, not to the genesis "
+                      f"{genesis.hex()[:16]}… the chain began from: the poll's definition (question, answers, "
+                      "region) is not the one that was signed")
     return 2, definition, genesis
 
 
@@ -478,12 +479,12 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
                 position += 1
                 _exact_keys(record, {"type", "position", "poll", "option", "tracker_hash", "prev_hash", "entry_hash"},
                             f"entry at line {number}")
-                if record["position"] != position:
+                if _integer(record["position"], f"entry at line {number}: position", 1) != position:
                     raise Failure(f"entry at line {number}: position {record['position']} where {position} was "
                                   "expected")
-                if record["poll"] != poll_id:
+                if _integer(record["poll"], f"entry {position}: poll", 1) != poll_id:
                     raise Failure(f"entry {position}: belongs to poll {record['poll']}")
-                if record["option"] not in answers or isinstance(record["option"], bool):
+                if _integer(record["option"], f"entry {position}: option", 1) not in answers:
                     raise Failure(f"entry {position}: answer {record['option']} is not an answer of the poll")
                 if _hex(record["prev_hash"], f"entry {position}: prev_hash", 32) != prev:
                     raise Failure(f"entry {position}: prev_hash does not match "
@@ -513,6 +514,8 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
                                   f"{position}")
             elif kind == "end":
                 _exact_keys(record, {"type", "snapshots", "entries"}, f"line {number}: the end record")
+                _integer(record["snapshots"], f"line {number}: snapshots")
+                _integer(record["entries"], f"line {number}: entries")
                 ended = record
             else:
                 raise Failure(f"line {number}: unknown record type {kind!r}")

@@ -159,7 +159,7 @@ class Watch:
                 break
         if self.verbose:
             last = self.state["last"] or {}
-            codes = batches_text({b: tuple(v) for b, v in (last.get("batches") or {}).items()})
+            codes = batches_text({b: tuple(v) for b, v in last["batches"].items()}) if last else "no statement yet"
             self.out(f"poll {self.poll}: {new_statements} new statements, {new_entries} new entries verified; "
                      f"holding {self.state['statements']} statements, head at position {self.state['position']}"
                      + (" (final result)" if self.state["final"] else "") + f"; codes: {codes}")
@@ -257,7 +257,7 @@ class Watch:
                                f"{last['what']} you hold gave it {count}", evidence=snapshot)
         new_entries = 0
         if statement["position"] > state["position"]:
-            new_entries = self.follow_ledger(statement["position"], what)
+            new_entries = self.follow_ledger(statement["position"], what, snapshot)
         if statement["position"] == 0:
             head = state["genesis"]
         else:
@@ -278,7 +278,7 @@ class Watch:
             state["final"] = what
         return new_entries
 
-    def follow_ledger(self, up_to, what):
+    def follow_ledger(self, up_to, what, snapshot):
         """Fetch and verify the entries after the position we hold, up to `up_to`."""
         state = self.state
         answers = {a["id"] for a in state["definition"]["answers"]}
@@ -290,7 +290,7 @@ class Watch:
             entries = page.get("entries") or []
             if not entries:
                 self.alarm(f"{what} signs position {up_to}, but the server's ledger ends at {state['position']}",
-                           evidence=page)
+                           evidence={"statement": snapshot, "ledger_page": page})
             for entry in entries:
                 position = state["position"] + 1
                 try:
@@ -304,13 +304,14 @@ class Watch:
                         self.alarm(f"fork at position {position}: the server's entry {position} follows "
                                    f"{entry['prev_hash'][:16]}…, but the chain you hold ends at position "
                                    f"{position - 1} with {prev.hex()[:16]}… ({held}): the history was rewritten",
-                                   evidence=entry)
+                                   evidence={"statement": snapshot, "entry": entry})
                     computed = entry_hash(prev, position, self.poll, entry["option"],
                                           _hex(entry["tracker_hash"], f"entry {position}: tracker_hash", 32))
                     if computed.hex() != entry["entry_hash"]:
                         raise Failure(f"entry {position}: entry_hash does not match its contents")
                 except (Failure, KeyError, TypeError) as problem:
-                    self.alarm(f"the ledger the server serves is broken: {problem}", evidence=entry)
+                    self.alarm(f"the ledger the server serves is broken: {problem}",
+                               evidence={"statement": snapshot, "entry": entry})
                 prev = computed
                 option = str(entry["option"])
                 state["counts"][option] = state["counts"].get(option, 0) + 1

@@ -26,7 +26,7 @@ from ballots.services import OPERATOR, _insert_codes, cast_ballot, close_poll
 from tallying import ledger
 from tallying.canonical import canonical
 from tallying.services import publish_final, seal_poll
-from tests.exports import OBSERVER_ENV, export_lines, records, verify
+from tests.exports import OBSERVER_ENV, export_lines, records
 from tests.factories import make_region
 from tests.workers import ROOT
 

@@ -87,7 +87,8 @@ def test_edited_definition_fails(tmp_path, genuine, what, fix_genesis):
         assert "snapshot 1 (line 2): the poll's definition in the export differs from the one this statement signs" \
                in output and field in output, output
     else:
-        assert "line 1: the genesis is neither the definition's hash" in output
+        assert "line 1: the definition hashes to" in output and "the poll's definition (question, answers, region)" \
+            " is not the one that was signed" in output
 
 
 def test_edited_definition_of_a_poll_with_nothing_published_fails_at_its_first_entry(tmp_path, genuine):
