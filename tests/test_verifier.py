@@ -67,7 +67,8 @@ def test_untouched_export_verifies(tmp_path, export_lines):
 def test_option_changed_in_one_entry(tmp_path, export_lines):
     recs = records(export_lines)
     i = first_index(recs, "entry") + 41
-    recs[i]["option"] = recs[i]["option"] + 1 if recs[i]["option"] % 2 else recs[i]["option"] - 1
+    answers = [a["id"] for a in recs[0]["definition"]["answers"]]
+    recs[i]["option"] = next(a for a in answers if a != recs[i]["option"])  # the other answer
     code, output = run_verifier(tmp_path, encode(recs))
     assert code == 1 and f"entry {recs[i]['position']}: entry_hash does not match" in output
 
