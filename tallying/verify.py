@@ -548,9 +548,8 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
             raise Failure(f"NEW does not extend OLD: NEW holds {position} entries, OLD more")
         if against.final is not None and final_text != against.final[0]:
             raise Failure(f"NEW does not extend OLD: {against.final[1]} is a final result that NEW does not hold")
-    if not statements or not format_2_seen:
-        out("warning: no statement in this export signs the poll's definition (a poll from before format 2, "
-            "or nothing published yet)")
+    if position and not format_2_seen:
+        out("warning: no statement in this export signs the poll's definition (a poll from before format 2)")
     if genesis == GENESIS_V1 and file_format == 2:
         out("note: this poll's chain began from 32 zero bytes (genesis version 1, before definitions were signed); "
             "its wording is bound by the format-2 statements only")
@@ -588,8 +587,9 @@ def describe(source, summary):
         f"OK {source}: poll {summary['poll']} ({summary['definition']['region']}) "
         f"“{summary['definition']['question_en']}”, {summary['entries']} entries, chain verified from genesis "
         f"{summary['genesis'][:16]}… to head {summary['head'][:16]}…, {summary['snapshots']} signed statements "
-        f"verified{', final result covers the whole ledger' if summary['final'] else ''}; recount: {counts}; "
-        f"codes (last statement): {batches_text(summary['batches'])}"
+        f"verified{', final result covers the whole ledger' if summary['final'] else ''}; recount: {counts}"
+        + (f"; codes (last statement): {batches_text(summary['batches'])}" if summary["snapshots"] else
+           "; nothing published yet")
     )
 
 
