@@ -436,6 +436,7 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
             raise Failure(f"line {number}: data after the end record")
         try:
             if kind == "key-rotation":
+                _exact_keys(record, {"type", "statement", "signature"}, f"key rotation (line {number})")
                 if statements or position:
                     raise Failure(f"line {number}: key rotations come right after the poll record")
                 if keys is None:  # the first rotation hands over from the first key
@@ -448,6 +449,7 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
             if kind == "snapshot":
                 statements += 1
                 what = f"snapshot {statements} (line {number})"
+                _exact_keys(record, {"type", "statement", "signature"}, what)
                 if position:
                     raise Failure(f"{what}: snapshots come before the ledger entries")
                 if final:
