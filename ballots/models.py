@@ -189,6 +189,12 @@ class AuditEntry(models.Model):
         ISSUE_BATCH = "issue_batch", _("issued a batch of codes")
         REVOKE_BATCH = "revoke_batch", _("revoked a batch of codes")
         PUBLISH = "publish", _("published the final result")
+        # Regions and organizer accounts (no poll; `detail` names the region or the account's pseudonym)
+        ADD_REGION = "add_region", _("added a region")
+        CREATE_ACCOUNT = "create_account", _("created an organizer account")
+        ENROL = "enrol", _("set a password with a one-time link")
+        RESET_2FA = "reset_2fa", _("reset an organizer's second factor")
+        DEACTIVATE = "deactivate", _("deactivated an organizer account")
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     role = models.CharField(max_length=12)

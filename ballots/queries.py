@@ -134,7 +134,7 @@ def audit_entry_json(entry):
         "role": entry.role,
         "organizer": entry.organizer,
         "poll": entry.poll_id,
-        "region": entry.poll.region.slug if entry.poll else None,
+        "region": entry.poll.region.slug if entry.poll else entry.detail.get("region"),
         "action": entry.action,
         "reason": entry.reason,
         "detail": entry.detail,

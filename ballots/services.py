@@ -54,6 +54,12 @@ def _audit(actor, poll, action, reason="", **detail):
     )
 
 
+def record_organizer_action(sender, role, pseudonym, action, detail, **kwargs):
+    """Region and account changes (regions/signals.py) enter the public audit log, in the
+    transaction of the change."""
+    AuditEntry.objects.create(role=role, organizer=pseudonym, poll=None, action=action, detail=detail)
+
+
 def _normalized_code(code):
     try:
         return codes.normalize_code(code)

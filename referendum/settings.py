@@ -388,6 +388,13 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 OTP_TOTP_ISSUER = "Referendum"
 OTP_TOTP_THROTTLE_FACTOR = 1
 CONSOLE_LOGIN_RATE = os.environ.get("CONSOLE_LOGIN_RATE", "10/m")
+# How long a one-time link to set a password and enroll a second factor stays usable.
+ENROLMENT_LINK_HOURS = int(os.environ.get("ENROLMENT_LINK_HOURS", 72))
+# The site's public address, for links made outside a request (create_coordinator).
+SITE_URL = (
+    os.environ.get("SITE_URL")
+    or (f"http://127.0.0.1:{os.environ.get('PORT', '8000')}" if DEBUG else f"https://{ALLOWED_HOSTS[0].lstrip('.')}")
+).rstrip("/")
 
 # Sessions live in the database; nothing about a ballot is ever put in a session.
 SESSION_COOKIE_HTTPONLY = True

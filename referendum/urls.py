@@ -16,6 +16,7 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("api/v1/openapi.yaml", views.openapi, name="api-openapi"),
     path("console/", include("regions.urls")),
+    path("console/", include("regions.console.urls")),
     path("console/", include("ballots.console_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -56,3 +56,25 @@ class Organizer(models.Model):
         if self.role == self.Role.COORDINATOR:
             return Region.objects.all()
         return self.regions.all()
+
+
+class EnrolmentLink(models.Model):
+    """A one-time link with which an organizer sets a password and enrolls a TOTP device.
+
+    Only the SHA-256 of the link's random token is stored: a copy of the database cannot be used
+    to take over an account that is waiting for its organizer. Used once, then dead; expires.
+    """
+
+    organizer = models.ForeignKey(Organizer, on_delete=models.CASCADE, related_name="enrolment_links")
+    token_hash = models.BinaryField(max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(expires_at__gt=models.F("created_at")), name="enrolmentlink_expires_later"),
+        ]
+
+    def __str__(self):
+        return f"enrolment link of {self.organizer.pseudonym}"

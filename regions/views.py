@@ -87,6 +87,9 @@ def console_enroll(request):
         return redirect("console-login")
     if user_has_device(request.user, confirmed=True):
         return redirect("console-verify")
+    if not request.session.get("enrolment_allowed"):
+        # A password alone never enrolls an authenticator: only a one-time link from a coordinator.
+        return render(request, "console/enroll_needs_link.html", status=403)
     device, _created = TOTPDevice.objects.get_or_create(
         user=request.user, confirmed=False, defaults={"name": "authenticator"}
     )
@@ -94,6 +97,7 @@ def console_enroll(request):
     if request.method == "POST" and form.is_valid() and _verify_with(request, device, form):
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        request.session.pop("enrolment_allowed", None)
         return redirect(request.session.pop("console_next", "/console/"))
     return render(
         request,

@@ -140,15 +140,14 @@ def test_wrong_totp_refused_throttled_and_rate_limited(two_regions):
 
 
 def test_enrollment_shows_a_qr_code_and_confirms_the_device(db):
-    from django.contrib.auth.models import User
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from regions.models import Organizer
+    from regions.services import create_coordinator
 
-    user = User.objects.create_user("newcomer", password=PASSWORD)
-    Organizer.objects.create(user=user, role="coordinator")
+    organizer, token = create_coordinator("newcomer")
+    user = organizer.user
     client = Client()
-    response = client.post("/console/login", {"username": "newcomer", "password": PASSWORD})
+    response = client.post("/console/welcome", {"token": token, "new_password1": PASSWORD, "new_password2": PASSWORD})
     assert response["Location"].endswith("/console/enroll")
     page = client.get("/console/enroll").content.decode()
     assert "<svg" in page and "<path" in page
