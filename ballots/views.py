@@ -47,7 +47,9 @@ def _vote_page(request, poll, form, error=None, status=200):
     return render(
         request,
         "ballots/vote.html",
-        {"poll": poll, "phase": poll.phase(), "form": form, "error": error},
+        {"poll": poll, "phase": poll.phase(), "form": form, "error": error, "preview": {
+            "title": f"{poll.region.name} · {_('Referendum')}", "description": poll.question, "image": None,
+        }},
         status=status,
     )
 

@@ -4,6 +4,8 @@ from . import api, views
 
 urlpatterns = [
     path("results/", views.results, name="results"),
+    path("results/preview-<str:lang>.png", views.results_preview, name="results-preview"),
+    path("results/<slug:slug>/preview-<str:lang>.png", views.region_preview, name="region-preview"),
     path("results/<slug:slug>/", views.region_results, name="region-results"),
     path("api/v1/polls/<int:poll_id>", api.poll_detail, name="api-poll"),
     path("api/v1/polls/<int:poll_id>/tally", api.poll_tally, name="api-tally"),

@@ -3,9 +3,11 @@
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -19,7 +21,7 @@ from referendum import limits
 from referendum.responses import refuse
 from regions.access import console_required
 
-from . import charts, queries, services
+from . import charts, previews, queries, services
 
 
 def _in_russian():
@@ -63,21 +65,78 @@ def _card(poll, now, series=None):
     }
 
 
+def _lang():
+    return "ru" if _in_russian() else "en"
+
+
+def _preview(request, title, description, image_url, polls):
+    return {
+        "title": title,
+        "description": description,
+        "image": request.build_absolute_uri(image_url) + "?v=" + previews.version(polls),
+        "image_alt": description,
+    }
+
+
 @require_GET
 def results(request):
     now = timezone.now()
-    cards = [_card(poll, now) for poll in public_polls()]
-    return render(request, "tallying/results.html", {"cards": cards, "now": now})
+    polls = list(public_polls())
+    cards = [_card(poll, now) for poll in polls]
+    summary = "; ".join(previews.summary(previews.figures(poll)) for poll in polls)
+    preview = _preview(
+        request, f"{_('Live results')} · {_('Referendum')}", summary or _("No referendum is published yet."),
+        reverse("results-preview", args=[_lang()]), polls,
+    )
+    return render(request, "tallying/results.html", {"cards": cards, "now": now, "preview": preview})
+
+
+def _region_polls(slug):
+    return [poll for poll in public_polls() if poll.region.slug == slug]
 
 
 @require_GET
 def region_results(request, slug):
     now = timezone.now()
-    polls = [poll for poll in public_polls() if poll.region.slug == slug]
+    polls = _region_polls(slug)
     if not polls:
         return refuse(request, 404, "not_found", _("There is no such region."))
     cards = [_card(poll, now) for poll in polls]
-    return render(request, "tallying/region.html", {"cards": cards, "region": polls[0].region, "now": now})
+    poll = polls[-1]
+    preview = _preview(
+        request, f"{poll.region.name} · {_('Results')} · {_('Referendum')}",
+        previews.description(previews.figures(poll)), reverse("region-preview", args=[slug, _lang()]), [poll],
+    )
+    return render(request, "tallying/region.html",
+                  {"cards": cards, "region": polls[0].region, "now": now, "preview": preview})
+
+
+def _png(request, png):
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = f"public, max-age={previews.PREVIEW_CACHE_SECONDS}"
+    return response
+
+
+def _preview_language(lang):
+    if lang not in dict(settings.LANGUAGES):
+        raise Http404
+    return lang
+
+
+@require_GET
+def results_preview(request, lang):
+    """The link-preview image of the results page (og:image), in one language."""
+    return _png(request, previews.overview_png(list(public_polls()), _preview_language(lang)))
+
+
+@require_GET
+def region_preview(request, slug, lang):
+    """The link-preview image of a region's results page: its latest public poll."""
+    lang = _preview_language(lang)
+    polls = _region_polls(slug)
+    if not polls:
+        raise Http404
+    return _png(request, previews.poll_png(polls[-1], lang))
 
 
 @require_GET

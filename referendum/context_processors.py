@@ -1,0 +1,37 @@
+"""Link previews (Open Graph, Twitter cards) of every page, in the page's language.
+
+Pages with figures (results, a region's results, a poll) give their own `preview` from the view;
+the others get a title and description by URL name here.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+SITE_DESCRIPTION = _(
+    "Regional referendums online: anonymous ballots, live results and a public ledger that anyone "
+    "can recount."
+)
+
+PREVIEWS = {
+    "home": (_("Regional referendums"), _(
+        "Choose your region, enter the voting code you received and give your answer. Your vote is "
+        "anonymous: nothing links it to you."
+    )),
+    "results": (_("Live results"), SITE_DESCRIPTION),
+    "audit": (_("Audit log"), _(
+        "Every action of the organizers, as it happened, newest first. Organizers appear under a "
+        "pseudonym. Nothing here can be edited or deleted."
+    )),
+    "ledger": (_("Ledger"), _(
+        "Every published ballot, without identity, in a hash chain that anyone can download and recount."
+    )),
+    "verify-receipt": (_("Check a receipt"), _(
+        "Enter the tracker code from your receipt to see your ballot in the public ledger."
+    )),
+    "register": (_("Get a voting code by e-mail"), SITE_DESCRIPTION),
+}
+
+
+def link_preview(request):
+    name = request.resolver_match.url_name if request.resolver_match else None
+    title, description = PREVIEWS.get(name, (_("Referendum"), SITE_DESCRIPTION))
+    return {"preview": {"title": title, "description": description, "image": None}}
