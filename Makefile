@@ -27,9 +27,13 @@ TEST_ENV := DEBUG=1 \
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
+# The development checkout's .env (DEBUG=1 and what make was started with), written once.
+.env: | .venv/.installed
+	$(PY) -m referendum.dev envfile
+
 # Two PostgreSQL roles (docs/security.md): migrations run as referendum_owner, the app as
 # referendum_app; ensure_db creates both (and the database) through the local superuser.
-migrate: .venv/.installed
+migrate: .venv/.installed .env
 	$(PY) -m referendum.dev services
 	$(DEV_ENV) $(PY) -m referendum.ensure_db
 	$(DEV_ENV) DATABASE_AS_OWNER=1 $(PY) manage.py migrate --no-input -v0

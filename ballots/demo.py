@@ -1,8 +1,9 @@
 """Demo data for a first run: one open poll per region and a file of unused voting codes."""
 
 import csv
+import re
 import secrets
-from base64 import b32encode
+from base64 import b32decode, b32encode
 from datetime import timedelta
 
 from django.conf import settings
@@ -96,32 +97,60 @@ def demo_organizers_path():
     return settings.VAR_DIR / "demo-organizers.txt"
 
 
+def _listed_demo_organizers(path):
+    """{username: (password, TOTP secret in base32)} as var/demo-organizers.txt lists them."""
+    listed, username = {}, None
+    for line in path.read_text().splitlines() if path.exists() else []:
+        account = re.match(r"^\w+: username (\S+)\s+password (\S+)$", line.strip())
+        if account:
+            username, password = account.groups()
+            listed[username] = (password, None)
+        secret = re.match(r"^TOTP secret .*: ([A-Z2-7]+=*)$", line.strip())
+        if secret and username in listed:
+            listed[username] = (listed[username][0], secret.group(1))
+    return {name: pair for name, pair in listed.items() if pair[1]}
+
+
+def _demo_account(username, role, region_slugs, password, key):
+    user, _created = User.objects.get_or_create(username=username)
+    if not user.check_password(password) or not user.is_active:
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+    organizer, _created = Organizer.objects.get_or_create(user=user, defaults={"role": role})
+    organizer.role = role
+    organizer.save()
+    organizer.regions.set(Region.objects.filter(slug__in=region_slugs))
+    if not TOTPDevice.objects.filter(user=user, confirmed=True, key=key.hex()).exists():
+        TOTPDevice.objects.filter(user=user).delete()
+        TOTPDevice.objects.create(user=user, name="demo", confirmed=True, key=key.hex())
+
+
 @transaction.atomic
 def ensure_demo_organizers():
     """One coordinator and one regional organizer with known password and TOTP secret (demo only).
 
-    Written to var/demo-organizers.txt; if that file is missing the accounts are reset.
+    The accounts listed in var/demo-organizers.txt are made to exist in the database with exactly
+    those credentials (so a recreated database still accepts them, and an authenticator app set
+    up earlier keeps working); if the file is missing or incomplete, new credentials are written.
     """
     if not settings.DEBUG:
         raise ImproperlyConfigured("Demo organizer accounts exist only in development (DEBUG=1).")
     path = demo_organizers_path()
-    if path.exists():
+    listed = _listed_demo_organizers(path)
+    if all(username in listed for username, _role, _slugs in DEMO_ORGANIZERS):
+        for username, role, region_slugs in DEMO_ORGANIZERS:
+            password, secret = listed[username]
+            _demo_account(username, role, region_slugs, password, b32decode(secret))
         return path
     lines = ["# Demo organizer accounts (development only). Sign in at /console/login", ""]
     for username, role, region_slugs in DEMO_ORGANIZERS:
-        password = secrets.token_urlsafe(12)
-        user, _created = User.objects.get_or_create(username=username)
-        user.set_password(password)
-        user.save()
-        organizer, _created = Organizer.objects.get_or_create(user=user, defaults={"role": role})
-        organizer.role = role
-        organizer.save()
-        organizer.regions.set(Region.objects.filter(slug__in=region_slugs))
-        TOTPDevice.objects.filter(user=user).delete()
-        device = TOTPDevice.objects.create(user=user, name="demo", confirmed=True)
+        password, key = secrets.token_urlsafe(12), secrets.token_bytes(20)
+        _demo_account(username, role, region_slugs, password, key)
+        device = TOTPDevice.objects.get(user__username=username)
         lines += [
             f"{role}: username {username}  password {password}",
-            f"  TOTP secret (add to an authenticator app): {b32encode(device.bin_key).decode()}",
+            f"  TOTP secret (add to an authenticator app): {b32encode(key).decode()}",
             f"  or scan: {device.config_url}",
             "",
         ]

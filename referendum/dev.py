@@ -5,6 +5,8 @@
   python -m referendum.dev tools CMD...           install the Debian packages of missing commands
                                                   (age, promtool, pg_dump: see APT_TOOLS)
   python -m referendum.dev run                    web server + Celery worker + beat until Ctrl-C
+                                                  (embedded mode: web server + in-process publisher)
+  python -m referendum.dev envfile                write .env for this checkout if it is missing
 """
 
 import os
@@ -132,6 +134,29 @@ def tools(commands):
     return 0
 
 
+# Variables `make run` remembers in .env when it was started with them, so later manage.py
+# commands use the same database, Redis, var/ directory and port.
+REMEMBERED = ("LOCAL_DATABASE_URL", "LOCAL_REDIS_URL", "VAR_DIR", "PORT")
+
+
+def envfile():
+    """Write .env for a development checkout, unless one exists (it is never overwritten)."""
+    path = os.path.join(ROOT, ".env")
+    if os.path.exists(path):
+        return 0
+    lines = [
+        "# Written by `make run` for this development checkout; delete it to have it written again.",
+        "# referendum/settings.py reads it, so every manage.py command works without variables set",
+        "# by hand (variables you do set win). Never copy it to a server: see docs/configuration.md.",
+        "DEBUG=1",
+    ]
+    lines += [f"{name}={os.environ[name]}" for name in REMEMBERED if os.environ.get(name)]
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(f"Wrote {path} (DEBUG=1{''.join(', ' + n for n in REMEMBERED if os.environ.get(n))}).")
+    return 0
+
+
 def run():
     """Start gunicorn, one Celery worker and beat; Ctrl-C stops them all."""
     sys.path.insert(0, ROOT)
@@ -154,8 +179,15 @@ def run():
              "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         ]
     children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in procs]
+    publisher = None
+    if settings.EMBEDDED_TASKS:
+        from referendum import embedded
+
+        publisher = embedded.start_publisher()
 
     def stop(*_):
+        if publisher is not None:
+            publisher.set()
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
@@ -191,5 +223,7 @@ if __name__ == "__main__":
         sys.exit(tools(sys.argv[2:]))
     if command == "run":
         run()
+    if command == "envfile":
+        sys.exit(envfile())
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -18,10 +18,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A development checkout has a .env that `make run` writes (DEBUG=1 and what it was started with),
+# so every manage.py command works without variables set by hand. Variables already set win.
+ENV_FILE = BASE_DIR / ".env"
+if ENV_FILE.is_file():
+    environ.Env.read_env(ENV_FILE)
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 log = logging.getLogger("referendum.settings")
@@ -186,7 +192,7 @@ if EMBEDDED_DATABASE or EMBEDDED_TASKS:
         "Embedded mode: %s%s%s. Fine for a first look, never for a real vote.",
         f"SQLite file {VAR_DIR / 'embedded.sqlite3'} instead of PostgreSQL" if EMBEDDED_DATABASE else "",
         "; " if EMBEDDED_DATABASE and EMBEDDED_TASKS else "",
-        "tasks run in-process and the cache is local, no Redis" if EMBEDDED_TASKS else "",
+        "no Redis: ballots are published in-process by `make run`, the cache is a directory" if EMBEDDED_TASKS else "",
     )
 
 # The role the app and the workers connect as; migrations (run as the owner) grant it its rights.
@@ -195,9 +201,19 @@ DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "").strip() or DEV_APP_R
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Embedded mode: web workers and the in-process publisher share one file. Taking the write
+    # lock at BEGIN serializes sealing runs and avoids "database is locked" on lock upgrades.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 
 if EMBEDDED_TASKS:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A file cache, so the web workers see the tallies the in-process publisher refreshes.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    }
     # django-ratelimit wants a shared cache; in embedded mode there is one process anyway.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 else:
