@@ -48,7 +48,7 @@ def _vote_page(request, poll, form, error=None, status=200):
         request,
         "ballots/vote.html",
         {"poll": poll, "phase": poll.phase(), "form": form, "error": error, "preview": {
-            "title": f"{poll.region.name} · {_('Referendum')}", "description": poll.question, "image": None,
+            "title": " · ".join([poll.region.name, _("Referendum")]), "description": poll.question, "image": None,
         }},
         status=status,
     )

@@ -112,10 +112,13 @@ def _canvas(title):
 def _footer(draw, counted, received, as_of, final):
     y = HEIGHT - 92
     draw.line([56, y - 22, WIDTH - 56, y - 22], fill=TRACK, width=2)
-    text = f"{_('Ballots counted')}: {_number(counted)}   ·   {_('received')}: {_number(received)}"
+    text = _("Ballots counted: %(counted)s   ·   received: %(received)s") % {
+        "counted": _number(counted), "received": _number(received),
+    }
     draw.text((56, y), _fit(draw, text, _font(32, bold=True), WIDTH - 112), font=_font(32, bold=True), fill=INK)
     when = as_of.strftime("%Y-%m-%d %H:%M UTC") if as_of else "—"
-    note = f"{_('Final result') if final else _('as of')} {when}"
+    label = _("Final result") if final else _("as of")
+    note = f"{label} {when}"
     draw.text((56, y + 46), note, font=_font(26), fill=MUTED)
 
 
@@ -127,7 +130,8 @@ def _encode(image):
 
 def draw_poll(data):
     """The image of one region's poll: question, each answer's share and count, totals, time."""
-    image, draw = _canvas(f"{_('Referendum')} · {data['region']}")
+    site = _("Referendum")
+    image, draw = _canvas(f"{site} · {data['region']}")
     y = 132
     for line in _wrap(draw, data["question"], _font(34, bold=True), WIDTH - 112, 2):
         draw.text((56, y), line, font=_font(34, bold=True), fill=INK)
@@ -156,7 +160,8 @@ def draw_poll(data):
 
 def draw_overview(all_data):
     """The image of the results page: every region, its leading answers' shares and its totals."""
-    image, draw = _canvas(f"{_('Referendum')} · {_('Live results')}")
+    site, page = _("Referendum"), _("Live results")
+    image, draw = _canvas(f"{site} · {page}")
     shown = all_data[:6]
     y, row_height = 130, min(64, (HEIGHT - 130 - 130) // max(len(shown), 1))
     name_font, value_font = _font(30, bold=True), _font(26)

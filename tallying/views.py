@@ -85,7 +85,7 @@ def results(request):
     cards = [_card(poll, now) for poll in polls]
     summary = "; ".join(previews.summary(previews.figures(poll)) for poll in polls)
     preview = _preview(
-        request, f"{_('Live results')} · {_('Referendum')}", summary or _("No referendum is published yet."),
+        request, " · ".join([_("Live results"), _("Referendum")]), summary or _("No referendum is published yet."),
         reverse("results-preview", args=[_lang()]), polls,
     )
     return render(request, "tallying/results.html", {"cards": cards, "now": now, "preview": preview})
@@ -104,7 +104,7 @@ def region_results(request, slug):
     cards = [_card(poll, now) for poll in polls]
     poll = polls[-1]
     preview = _preview(
-        request, f"{poll.region.name} · {_('Results')} · {_('Referendum')}",
+        request, " · ".join([poll.region.name, _("Results"), _("Referendum")]),
         previews.description(previews.figures(poll)), reverse("region-preview", args=[slug, _lang()]), [poll],
     )
     return render(request, "tallying/region.html",

@@ -106,6 +106,7 @@ def test_an_organizers_whole_day(live_server, browser):
         org.get_by_role("button", name="Download CSV").click()
     codes = [row["code"] for row in csv.DictReader(io.StringIO(open(download.value.path()).read()))]
     assert len(codes) == 5
+    org.reload()
     assert org.get_by_role("button", name="Download CSV").count() == 0
     assert CodeBatch.objects.get(poll=poll).delivered_at is not None
 
@@ -176,6 +177,12 @@ def tab_to(page, selector, limit=80):
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def submit(page):
+    """Enter on the focused link or form, and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def test_voter_and_organizer_by_keyboard_alone(live_server, browser):
     poll = make_poll()
     (code,) = make_codes(poll, 1)
@@ -214,23 +221,20 @@ def test_voter_and_organizer_by_keyboard_alone(live_server, browser):
     page.wait_for_url(f"**/console/polls/{poll.id}/")
     tab_to(page, "#id_reason")
     page.keyboard.type("Keyboard-only pause")
-    tab_to(page, f"form[action$='/pause'] button")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".messages")
+    tab_to(page, "form[action$='/pause'] button")
+    submit(page)
     assert Poll.objects.get(pk=poll.id).state == Poll.State.PAUSED
-    tab_to(page, f"form[action$='/resume'] button")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".messages")
+    tab_to(page, "form[action$='/resume'] button")
+    submit(page)
     assert Poll.objects.get(pk=poll.id).state == Poll.State.OPEN
     tab_to(page, "a[href='/console/regions/']")
-    page.keyboard.press("Enter")
+    submit(page)
     tab_to(page, "#id_slug")
     page.keyboard.type("altai")
     page.keyboard.press("Tab")
     page.keyboard.type("Altai")
     page.keyboard.press("Tab")
     page.keyboard.type("Алтай")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".messages")
+    submit(page)
     assert "Altai" in page.locator("main table").inner_text()
     page.close()
