@@ -27,6 +27,8 @@ import pytest
 from django.conf import settings
 from django_otp.oath import totp
 
+from tests.workers import stop_process_group
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +90,7 @@ def make_run(checkout, env, log_path, timeout=300):
             time.sleep(0.5)
         yield log_path
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process, signal.SIGINT, timeout=30)  # Ctrl-C, as a person stops it
 
 
 class Browser:

@@ -47,12 +47,12 @@ def celery_process(*args, log_path, **env):
             stop_process_group(process)
 
 
-def stop_process_group(process):
-    """SIGTERM the child's own process group (it was started with start_new_session), then SIGKILL."""
+def stop_process_group(process, sig=signal.SIGTERM, timeout=20):
+    """Signal the child's own process group (it was started with start_new_session), then SIGKILL."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, sig)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
