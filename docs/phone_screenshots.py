@@ -1,5 +1,5 @@
-"""Screenshots of issue 12: the phone in Russian, the console's region and account pages, and a
-link-preview image, from a running server (`make run`). Casts a few demo codes on the way so the
+"""Screenshots of the phone in Russian, the results (390 px phone and desktop), the console's
+region and account pages, and link-preview images, from a running server (`make run`). Casts a few demo codes on the way so the
 figures are not all zero.
 
     .venv/bin/python docs/phone_screenshots.py [BASE_URL] [var/demo-organizers.txt] [var/demo-codes.csv]
@@ -74,8 +74,15 @@ def main(base="http://127.0.0.1:8000", accounts="var/demo-organizers.txt", codes
         page.goto(base + "/audit/")
         page.screenshot(path=OUT / "phone-ru-audit.png")
         phone.close()
+        english = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+        page = english.new_page()
+        page.goto(base + "/results/")
+        page.screenshot(path=OUT / "results-phone.png")
+        english.close()
 
         desktop = browser.new_page(viewport={"width": 1280, "height": 900})
+        desktop.goto(base + "/results/")
+        desktop.screenshot(path=OUT / "results-desktop.png", full_page=True)
         sign_in(desktop, base, accounts)
         desktop.goto(base + "/console/regions/")
         desktop.screenshot(path=OUT / "console-regions.png", full_page=True)
@@ -85,7 +92,7 @@ def main(base="http://127.0.0.1:8000", accounts="var/demo-organizers.txt", codes
     for lang in ("ru", "en"):
         png = urllib.request.urlopen(f"{base}/results/siberia/preview-{lang}.png").read()
         (OUT / f"preview-siberia-{lang}.png").write_bytes(png)
-    print("wrote phone-ru-home, phone-ru-results, phone-ru-audit, console-regions, console-accounts, preview-siberia-*")
+    print("wrote phone-ru-*, results-phone, results-desktop, console-regions, console-accounts, preview-siberia-*")
 
 
 if __name__ == "__main__":
