@@ -204,6 +204,9 @@ def run():
         codes = os.path.join(settings.VAR_DIR, "demo-codes.csv")
         print(f"\n  Referendum is running at http://127.0.0.1:{port}/")
         print(f"  Demo voting codes: {codes}")
+        print(f"  Counts move in steps of {settings.PUBLISH_MIN_BALLOTS} ballots (PUBLISH_MIN_BALLOTS; "
+              f"{'in-process publisher' if settings.EMBEDDED_TASKS else 'Celery beat'} every "
+              f"{settings.SEAL_INTERVAL_SECONDS:g} s).")
         print("  Press Ctrl-C to stop the web server, worker and beat.\n", flush=True)
     while True:
         for child in children:

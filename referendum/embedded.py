@@ -38,6 +38,7 @@ def start_publisher(interval=None):
 
     threading.Thread(target=loop, name="embedded-publisher", daemon=True).start()
     log.warning(
-        "Embedded mode: ballots are published in-process every %s s (no Celery worker or beat).", interval
+        "Embedded mode: ballots are published in-process every %s s once %s ballots wait "
+        "(PUBLISH_MIN_BALLOTS; no Celery worker or beat).", interval, settings.PUBLISH_MIN_BALLOTS,
     )
     return stop

@@ -258,7 +258,9 @@ SEAL_INTERVAL_SECONDS = float(os.environ.get("SEAL_INTERVAL_SECONDS", 2))
 # with one signed snapshot), so that no published figure moves by fewer than K ballots; the
 # remainder after the close is published with the final result. See docs/threat-model.md.
 PUBLISH_MIN_BALLOTS_FLOOR = 20
-PUBLISH_MIN_BALLOTS = int(os.environ.get("PUBLISH_MIN_BALLOTS", 100))
+# Development defaults to 5, so that the demo codes `make run` hands out are enough to see counts
+# move (the start-up line says so); production keeps 100 and refuses less than the floor.
+PUBLISH_MIN_BALLOTS = int(os.environ.get("PUBLISH_MIN_BALLOTS", 5 if DEBUG else 100))
 if PUBLISH_MIN_BALLOTS < 1:
     raise ImproperlyConfigured("PUBLISH_MIN_BALLOTS must be at least 1.")
 if not DEBUG and PUBLISH_MIN_BALLOTS < PUBLISH_MIN_BALLOTS_FLOOR:

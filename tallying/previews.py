@@ -17,8 +17,6 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
 
-from ballots.models import Ballot
-
 from . import queries
 
 WIDTH, HEIGHT = 1200, 630
@@ -32,19 +30,10 @@ def _font(size, bold=False):
     return ImageFont.truetype(str(FONTS / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
 
 
-def waiting_count(poll_id):
-    """Ballots accepted but not yet published (counted) for the poll.
-
-    The one place that knows where those ballots wait: unsealed ballot rows today, the inbox once
-    the ledger is its own table.
-    """
-    return Ballot.objects.filter(poll_id=poll_id, position__isnull=True).count()
-
-
 def figures(poll):
     """What an image of the poll shows, in the active language."""
     tally = queries.tally_for_poll(poll)
-    counted = tally["total"]
+    counted = tally["counted"]
     in_russian = (translation.get_language() or "en").startswith("ru")
     rows = [
         {
@@ -60,7 +49,7 @@ def figures(poll):
         "question": poll.question,
         "rows": rows,
         "counted": counted,
-        "received": counted + waiting_count(poll.id),
+        "received": tally["received"],
         "position": tally["head"]["position"],
         "as_of": datetime.fromisoformat(tally["as_of"]) if tally.get("as_of") else None,
         "final": bool(tally.get("final")),

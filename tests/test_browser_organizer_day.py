@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ballots.models import Ballot, CodeBatch, Poll
+from ballots.models import CodeBatch, InboxBallot, Poll
 from regions.models import Organizer
 from tests.browser import chromium
 from tests.console import PASSWORD, current_token, make_organizer
@@ -118,7 +118,7 @@ def test_an_organizers_whole_day(live_server, browser):
     voter.get_by_role("button", name="Continue").click()
     voter.get_by_role("button", name="Confirm and cast my vote").click()
     assert voter.locator("#tracker").is_visible()
-    assert Ballot.objects.filter(poll=poll).count() == 1
+    assert InboxBallot.objects.filter(poll=poll).count() == 1
 
     # Pause, resume, close.
     org.goto(f"{live_server.url}/console/polls/{poll.id}/")
@@ -200,7 +200,7 @@ def test_voter_and_organizer_by_keyboard_alone(live_server, browser):
     assert "Confirm" in page.evaluate("document.activeElement.textContent")
     page.keyboard.press("Enter")
     page.wait_for_selector("#tracker")
-    assert Ballot.objects.get(poll=poll).option.label_en == "No"
+    assert InboxBallot.objects.get(poll=poll).option.label_en == "No"
     page.close()
 
     _coordinator, device = make_organizer("keys", role="coordinator")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ballots', '0005_ballot_fewer_indexes'),
+        ('ballots', '0007_delete_ballot'),
     ]
 
     operations = [
