@@ -118,10 +118,10 @@ def create_organizer(by, username, role, regions):
         raise AccountError(_("Unknown role."), 400)
     if role == Organizer.Role.REGIONAL and not regions:
         raise AccountError(_("A regional organizer needs at least one region."), 400)
+    if User.objects.filter(username__iexact=username).exists():
+        raise AccountError(_("This user name is already taken."))
     try:
         with transaction.atomic():
-            if User.objects.filter(username__iexact=username).exists():
-                raise IntegrityError
             user = User.objects.create_user(username)  # no usable password until the link is used
             organizer = Organizer.objects.create(user=user, role=role)
             if role == Organizer.Role.REGIONAL:
@@ -131,7 +131,7 @@ def create_organizer(by, username, role, regions):
                 by, "create_account", account=organizer.pseudonym, account_role=role,
                 regions=sorted(r.slug for r in regions) if role == Organizer.Role.REGIONAL else [],
             )
-    except IntegrityError:
+    except IntegrityError:  # the same name, created at the same moment
         raise AccountError(_("This user name is already taken.")) from None
     return organizer, token
 
