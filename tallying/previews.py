@@ -7,6 +7,7 @@ received count; it is cached per publication and for at most PREVIEW_CACHE_SECON
 of link unfurls costs one drawing per poll, language and publication.
 """
 
+import functools
 import io
 import textwrap
 from datetime import datetime
@@ -26,6 +27,7 @@ INK, MUTED, BACKGROUND, BAND, ACCENT, TRACK = "#1b1f24", "#5b6470", "#f4f1ea", "
 ANSWER_COLOURS = ["#1f5f8b", "#b26a00", "#2e7d32", "#7b3f8c", "#b3261e", "#5b6470"]
 
 
+@functools.lru_cache(maxsize=32)
 def _font(size, bold=False):
     return ImageFont.truetype(str(FONTS / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
 
@@ -113,7 +115,7 @@ def _footer(draw, counted, received, as_of, final):
 
 def _encode(image):
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
