@@ -128,18 +128,18 @@ def draw_poll(data):
         draw.text((56, y), line, font=_font(34, bold=True), fill=INK)
         y += 44
     rows = sorted(data["rows"], key=lambda r: -r["count"])[:4]
-    y += 12
-    row_height = min(72, (HEIGHT - 130 - y) // max(len(rows), 1))
-    label_font, value_font = _font(30), _font(30, bold=True)
-    for index, row in enumerate(rows):
-        value = f"{_percent(row['percent'])}  ({_number(row['count'])})"
-        value_width = draw.textlength(value, font=value_font)
+    y += 24
+    row_height = min(84, (HEIGHT - 140 - y) // max(len(rows), 1))
+    label_font, value_font = _font(34), _font(34, bold=True)
+    values = [f"{_percent(row['percent'])}  ({_number(row['count'])})" for row in rows]
+    bar_left = 400
+    bar_right = WIDTH - 80 - max((draw.textlength(v, font=value_font) for v in values), default=0)
+    for index, (row, value) in enumerate(zip(rows, values, strict=True)):
         draw.text((56, y), _fit(draw, row["label"], label_font, 330), font=label_font, fill=INK)
-        bar_left, bar_right = 400, WIDTH - 80 - value_width
-        draw.rounded_rectangle([bar_left, y + 6, bar_right, y + 34], radius=6, fill=TRACK)
+        draw.rounded_rectangle([bar_left, y + 6, bar_right, y + 40], radius=6, fill=TRACK)
         filled = bar_left + (bar_right - bar_left) * row["percent"] / 100
         if filled > bar_left + 1:
-            draw.rounded_rectangle([bar_left, y + 6, filled, y + 34], radius=6,
+            draw.rounded_rectangle([bar_left, y + 6, filled, y + 40], radius=6,
                                    fill=ANSWER_COLOURS[index % len(ANSWER_COLOURS)])
         draw.text((WIDTH - 56, y), value, font=value_font, fill=INK, anchor="ra")
         y += row_height
