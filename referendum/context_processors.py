@@ -4,6 +4,7 @@ Pages with figures (results, a region's results, a poll) give their own `preview
 the others get a title and description by URL name here.
 """
 
+from django.core.exceptions import DisallowedHost
 from django.utils.translation import gettext_lazy as _
 
 SITE_DESCRIPTION = _(
@@ -31,7 +32,16 @@ PREVIEWS = {
 }
 
 
+def _page_url(request):
+    """The page's absolute address, or None when the request's Host is not one of ours (the
+    probes answer any Host, and their error pages must not fail on it)."""
+    try:
+        return request.build_absolute_uri()
+    except DisallowedHost:
+        return None
+
+
 def link_preview(request):
     name = request.resolver_match.url_name if request.resolver_match else None
     title, description = PREVIEWS.get(name, (_("Referendum"), SITE_DESCRIPTION))
-    return {"preview": {"title": title, "description": description, "image": None}}
+    return {"preview": {"title": title, "description": description, "image": None}, "page_url": _page_url(request)}

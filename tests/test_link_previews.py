@@ -116,5 +116,6 @@ def test_every_public_page_has_a_title_and_description_in_its_language(two_regio
         assert title and description, path
         assert meta(html, "twitter:title") == title and meta(html, "twitter:description") == description
         assert meta(html, "og:locale") == ("ru_RU" if lang == "ru" else "en_US")
+        assert meta(html, "og:url") == "http://testserver" + path.format(poll=poll.id)
         cyrillic = bool(re.search("[а-яА-Я]", title + description))
         assert cyrillic == (lang == "ru"), f"{path}: {title} / {description}"
