@@ -136,7 +136,7 @@ def tools(commands):
 
 # Variables `make run` remembers in .env when it was started with them, so later manage.py
 # commands use the same database, Redis, var/ directory and port.
-REMEMBERED = ("LOCAL_DATABASE_URL", "LOCAL_REDIS_URL", "VAR_DIR", "PORT")
+REMEMBERED = ("LOCAL_DATABASE_URL", "LOCAL_DATABASE_OWNER_URL", "LOCAL_REDIS_URL", "VAR_DIR", "PORT")
 
 
 def envfile():

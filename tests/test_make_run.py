@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgres://postgres@127.0.0.1:5432"
+APP, OWNER = "postgres://referendum_app@127.0.0.1:5432", "postgres://referendum_owner@127.0.0.1:5432"
 
 
 def free_port():
@@ -128,7 +129,10 @@ def signs_in(base, username, password, secret):
 def test_newcomer_commands_work_without_variables_and_demo_logins_survive_a_new_database(checkout, tmp_path):
     database = f"{settings.DATABASES['default']['NAME']}_newcomer"
     port = free_port()
-    env = bare_env(LOCAL_DATABASE_URL=f"{PG}/{database}", LOCAL_REDIS_URL=settings.REDIS_URL, PORT=str(port))
+    # The two development roles (docs/security.md) on a database of this test's own.
+    app_url, owner_url = f"{APP}/{database}", f"{OWNER}/{database}"
+    env = bare_env(LOCAL_DATABASE_URL=app_url, LOCAL_DATABASE_OWNER_URL=owner_url, LOCAL_REDIS_URL=settings.REDIS_URL,
+                   PORT=str(port))
     for leftover in (checkout / ".env", checkout / "var"):
         shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     drop_database(database)
@@ -136,7 +140,8 @@ def test_newcomer_commands_work_without_variables_and_demo_logins_survive_a_new_
         with make_run(checkout, env, tmp_path / "first.log"):
             pass
         dotenv = (checkout / ".env").read_text()
-        assert "DEBUG=1" in dotenv and f"LOCAL_DATABASE_URL={PG}/{database}" in dotenv and f"PORT={port}" in dotenv
+        assert "DEBUG=1" in dotenv and f"LOCAL_DATABASE_URL={app_url}" in dotenv and f"PORT={port}" in dotenv
+        assert f"LOCAL_DATABASE_OWNER_URL={owner_url}" in dotenv
 
         # The command docs/organizers-codes.md shows, with nothing set (no DEBUG=1, no secrets).
         with open(checkout / "var" / "demo-codes.csv", newline="") as handle:
