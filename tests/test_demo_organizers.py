@@ -26,6 +26,7 @@ def signs_in(username, password, secret):
 
 def test_listed_accounts_are_recreated_with_the_same_credentials(settings, tmp_path):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # demo accounts exist only in development
     seed_regions()
     path = ensure_demo_organizers()
     text = path.read_text()
@@ -53,6 +54,7 @@ def test_listed_accounts_are_recreated_with_the_same_credentials(settings, tmp_p
 
 def test_a_missing_or_incomplete_file_gets_new_credentials(settings, tmp_path):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # demo accounts exist only in development
     seed_regions()
     path = tmp_path / "demo-organizers.txt"
     path.write_text("# someone emptied this file\n")
