@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ballots', '0007_delete_ballot'),
+        ('ballots', '0009_definition_frozen'),
     ]
 
     operations = [
