@@ -13,6 +13,7 @@ TEST_ENV := DEBUG=1 \
 	CREDENTIAL_PEPPER=test-pepper-0123456789abcdef0123456789 \
 	VAR_DIR=$(CURDIR)/var/test \
 	PUBLISH_MIN_BALLOTS=$${TEST_PUBLISH_MIN_BALLOTS:-1} \
+	STATEMENT_TIMEOUT_MS=$${TEST_STATEMENT_TIMEOUT_MS:-60000} \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
 .PHONY: run test test-fast lint migrate seed messages clean bench backup restore

@@ -7,6 +7,7 @@ from django.http import HttpResponsePermanentRedirect
 from django.urls import resolve
 from django.utils import translation
 from django.utils.translation import gettext as _
+from psycopg.errors import QueryCanceled
 
 from .responses import json_error, refuse, wants_json
 
@@ -44,6 +45,15 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, OperationalError) and isinstance(exception.__cause__, QueryCanceled):
+            # STATEMENT_TIMEOUT_MS cancelled a statement: its transaction was rolled back.
+            return refuse(
+                request,
+                503,
+                "timeout",
+                _("This took too long to answer, so it was stopped. Nothing was recorded; please try again in a minute."),
+                headers={"Retry-After": "60"},
+            )
         if isinstance(exception, (OperationalError, InterfaceError)):
             return refuse(
                 request,

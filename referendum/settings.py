@@ -198,9 +198,19 @@ if EMBEDDED_DATABASE or EMBEDDED_TASKS:
 # The role the app and the workers connect as; migrations (run as the owner) grant it its rights.
 DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "").strip() or DEV_APP_ROLE
 
+# A web request's statements are cancelled after this long (a 503 saying so), so a bad query fails
+# instead of running on after gunicorn gave up on the worker. Celery workers and manage.py commands
+# use WORKER_STATEMENT_TIMEOUT_MS instead (0: none), so sealing a large backlog is never cancelled.
+STATEMENT_TIMEOUT_MS = int(os.environ.get("STATEMENT_TIMEOUT_MS", 5000))
+WORKER_STATEMENT_TIMEOUT_MS = int(os.environ.get("WORKER_STATEMENT_TIMEOUT_MS", 0))
+if STATEMENT_TIMEOUT_MS < 0 or WORKER_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("STATEMENT_TIMEOUT_MS and WORKER_STATEMENT_TIMEOUT_MS must be 0 (none) or more.")
+
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+    # Set when the connection opens (no extra round trip); referendum/database.py changes it for workers.
+    DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Embedded mode: web workers and the in-process publisher share one file. Taking the write
     # lock at BEGIN serializes sealing runs and avoids "database is locked" on lock upgrades.
