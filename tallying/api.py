@@ -1,10 +1,9 @@
 """Public, read-only JSON API of the tallies (docs/api.md)."""
 
-import hashlib
 import json
 from datetime import UTC
 
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET
 from ballots.queries import poll_as_json, public_poll
 from referendum.responses import json_error
 
-from . import queries, signing
+from . import queries, responses, signing
 
 TALLY_MAX_AGE = 2
 MAX_BIGINT = 2**63 - 1  # larger page cursors would overflow the database column
@@ -38,19 +37,17 @@ def poll_detail(request, poll_id):
 
 @require_GET
 def poll_tally(request, poll_id):
-    """The cached tally, with an ETag and a short max-age so floods of readers cost little."""
-    poll = _poll_or_404(poll_id)
-    if poll is None:
-        return _not_found()
-    body = json.dumps(queries.tally_for_poll(poll), ensure_ascii=False, sort_keys=True).encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
-    response["Cache-Control"] = f"public, max-age={TALLY_MAX_AGE}"
-    return response
+    """The tally, whole, from the cache (built once per publication, and every couple of seconds
+    for "received"), with an ETag and a short max-age so floods of readers cost little."""
+
+    def build():
+        poll = _poll_or_404(poll_id)
+        if poll is None:
+            return None
+        return json.dumps(queries.tally_for_poll(poll), ensure_ascii=False, sort_keys=True).encode()
+
+    response = responses.cached_json(responses.tally_key(poll_id), build, f"public, max-age={TALLY_MAX_AGE}")(request)
+    return _not_found() if response is None else response
 
 
 @require_GET

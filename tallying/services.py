@@ -308,6 +308,12 @@ def refresh_cached_tally(poll_id):
 
     cache.set(tally_cache_key(poll_id), sealed_tally(poll_id), timeout=60)
     cache.delete(received_cache_key(poll_id))
+    # The whole responses showing this poll are rebuilt at their next request.
+    from regions.models import Region
+
+    from .responses import keys_of_publication
+
+    cache.delete_many(keys_of_publication(poll_id, Region.objects.values_list("slug", flat=True)))
 
 
 class PublishRefused(Exception):

@@ -21,7 +21,7 @@ from referendum import limits
 from referendum.responses import refuse
 from regions.access import console_required
 
-from . import charts, previews, queries, services
+from . import charts, previews, queries, responses, services
 
 
 def _in_russian():
@@ -79,6 +79,7 @@ def _preview(request, title, description, image_url, polls):
 
 
 @require_GET
+@responses.cached_page
 def results(request):
     now = timezone.now()
     polls = list(public_polls())
@@ -96,6 +97,7 @@ def _region_polls(slug):
 
 
 @require_GET
+@responses.cached_page
 def region_results(request, slug):
     now = timezone.now()
     polls = _region_polls(slug)

@@ -1,0 +1,115 @@
+"""Whole responses of the tally API and the results pages, served from the cache (Redis).
+
+Each is built once per publication (the key is dropped when one is published) and at most every
+RESPONSE_SECONDS otherwise, so the live "received" figure is never older than that; a cache hit
+runs no SQL. A matching If-None-Match gets a 304.
+
+Pages carry one thing that is per visitor, the CSRF token of the language switch: it is stored as
+a placeholder and filled in for each request. Visitors with a session or pending messages (the
+organizers) always get a fresh render, and so do URLs with a query string.
+"""
+
+import hashlib
+import re
+from functools import wraps
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.urls import reverse
+from django.utils.translation import get_language
+
+RESPONSE_SECONDS = 2
+CSRF_PLACEHOLDER = b"__CSRF_TOKEN__"
+CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+
+
+def tally_key(poll_id):
+    return f"response:tally:{poll_id}"
+
+
+def page_key(path, language):
+    return f"response:page:{language}:{path}"
+
+
+def keys_of_publication(poll_id, region_slugs):
+    """Every cached response a publication of the poll changes."""
+    keys = [tally_key(poll_id)]
+    for language, _name in settings.LANGUAGES:
+        keys.append(page_key(reverse("results"), language))
+        keys.extend(page_key(reverse("region-results", args=[slug]), language) for slug in region_slugs)
+    return keys
+
+
+def entry_for(body, content_type, weak=False):
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return {"body": body, "content_type": content_type, "etag": f'{"W/" if weak else ""}"{digest}"'}
+
+
+def _matches(request, etag):
+    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+
+
+def serve(request, entry, cache_control):
+    if _matches(request, entry["etag"]):
+        response = HttpResponse(status=304)
+    else:
+        body = entry["body"]
+        if entry.get("csrf"):
+            body = body.replace(CSRF_PLACEHOLDER, get_token(request).encode())
+        response = HttpResponse(body, content_type=entry["content_type"])
+    response["ETag"] = entry["etag"]
+    response["Cache-Control"] = cache_control
+    return response
+
+
+def cached_json(key, build, cache_control):
+    """The view's response from the cache, else build() → bytes or None (a 404) and keep it."""
+
+    def respond(request):
+        entry = cache.get(key)
+        if entry is None:
+            body = build()
+            if body is None:
+                return None
+            entry = entry_for(body, "application/json")
+            cache.set(key, entry, timeout=RESPONSE_SECONDS)
+        return serve(request, entry, cache_control)
+
+    return respond
+
+
+def _shared_page_request(request):
+    cookies = request.COOKIES
+    return (
+        request.method == "GET"
+        and not request.META.get("QUERY_STRING")
+        and settings.SESSION_COOKIE_NAME not in cookies
+        and "messages" not in cookies
+    )
+
+
+def cached_page(view):
+    """Serve a public page, the same for every visitor in a language, from the cache."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not _shared_page_request(request):
+            return view(request, *args, **kwargs)
+        key = page_key(request.path, get_language())
+        entry = cache.get(key)
+        if entry is not None:
+            return serve(request, entry, "no-cache")
+        response = view(request, *args, **kwargs)
+        if response.status_code != 200 or response.streaming:
+            return response
+        stored, tokens = CSRF_INPUT.subn(rb"\1" + CSRF_PLACEHOLDER + rb"\2", response.content)
+        entry = entry_for(stored, response["Content-Type"], weak=True)
+        entry["csrf"] = bool(tokens)
+        cache.set(key, entry, timeout=RESPONSE_SECONDS)
+        response["ETag"] = entry["etag"]
+        response["Cache-Control"] = "no-cache"
+        return response
+
+    return wrapper

@@ -1,0 +1,91 @@
+"""Reads from memory: the tally API and the results pages are whole responses kept in the cache,
+rebuilt at each publication and at least every couple of seconds (the live "received" figure);
+a cache hit runs no SQL, and a matching If-None-Match gets a 304."""
+
+import json
+import re
+import time
+
+import pytest
+from django.test import Client
+
+from ballots.services import cast_ballot
+from tallying.responses import RESPONSE_SECONDS
+from tallying.services import seal_poll
+from tests.factories import make_codes, make_poll
+
+
+@pytest.fixture
+def poll(db, settings):
+    settings.PUBLISH_MIN_BALLOTS = 2
+    return make_poll()
+
+
+def tally(client, poll, **headers):
+    return client.get(f"/api/v1/polls/{poll.id}/tally", headers=headers)
+
+
+def test_tally_api_is_served_from_the_cache_without_sql(poll, django_assert_num_queries):
+    client = Client()
+    first = tally(client, poll)
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = tally(client, poll)
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    with django_assert_num_queries(0):
+        not_modified = tally(client, poll, if_none_match=first["ETag"])
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified["ETag"] == first["ETag"]
+
+
+def test_an_unknown_poll_is_still_a_404(db):
+    response = Client().get("/api/v1/polls/999999/tally")
+    assert response.status_code == 404 and response.json()["error"] == "poll_not_found"
+
+
+def test_a_publication_replaces_the_cached_responses_at_once(poll, django_capture_on_commit_callbacks):
+    client = Client()
+    before = tally(client, poll)
+    page_before = client.get("/results/")
+    yes = poll.options.first()
+    for code in make_codes(poll, 2):
+        cast_ballot(poll.id, code, yes.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert seal_poll(poll.id) == 2
+    after = tally(client, poll)  # well within RESPONSE_SECONDS of the first read
+    assert after["ETag"] != before["ETag"]
+    assert json.loads(after.content)["counted"] == 2
+    assert tally(client, poll, if_none_match=before["ETag"]).status_code == 200
+    page_after = client.get("/results/")
+    assert page_after["ETag"] != page_before["ETag"]
+
+
+def test_received_is_live_within_the_cache_lifetime(poll):
+    client = Client()
+    assert json.loads(tally(client, poll).content)["received"] == 0
+    cast_ballot(poll.id, make_codes(poll, 1)[0], poll.options.first().id)  # fewer than K: nothing published
+    time.sleep(RESPONSE_SECONDS + 0.2)
+    body = json.loads(tally(client, poll).content)
+    assert body["received"] == 1 and body["counted"] == 0
+
+
+def test_results_page_from_the_cache_per_language_with_each_visitors_csrf_token(poll, django_assert_num_queries):
+    english, russian = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first = english.get("/results/")
+    assert first.status_code == 200
+    Client().get("/results/", headers={"accept-language": "ru"})  # each page and language is built once
+    Client().get(f"/results/{poll.region.slug}/")
+    with django_assert_num_queries(0):
+        cached = english.get("/results/")
+        in_russian = russian.get("/results/", headers={"accept-language": "ru"})
+        region = english.get(f"/results/{poll.region.slug}/")
+    assert cached.status_code == in_russian.status_code == region.status_code == 200
+    assert b"Live results" in cached.content and "Результаты".encode() in in_russian.content
+    assert cached["ETag"] != in_russian["ETag"]
+    # Each visitor's language switch carries their own token, which Django's CSRF check accepts.
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', in_russian.content).group(1).decode()
+    assert "__CSRF" not in token
+    switched = russian.post("/i18n/setlang/", {"language": "en", "next": "/results/", "csrfmiddlewaretoken": token})
+    assert switched.status_code == 302
+    with django_assert_num_queries(0):
+        assert english.get("/results/", headers={"if-none-match": cached["ETag"]}).status_code == 304
