@@ -59,9 +59,11 @@ test-fast: .venv/.installed-test
 	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+# Production-like stack on loopback against baselines in the same run (bench/README.md).
 bench: .venv/.installed
 	$(PY) -m referendum.dev services --require
-	$(DEV_ENV) $(PY) bench/seal.py
+	$(PY) -m referendum.dev tools wrk
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 messages: .venv/.installed
 	$(DEV_ENV) $(PY) manage.py makemessages -l ru --no-location --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --ignore "docs/*" --ignore "staticfiles/*"

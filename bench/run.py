@@ -1,0 +1,364 @@
+"""`make bench`: a production-like stack on loopback, measured against baselines in the same run.
+
+    make bench     (or: .venv/bin/python bench/run.py [--runs 3] [--duration 8] [--seal-ballots 300000])
+
+Starts, with DEBUG off: gunicorn with the configured workers (WEB_CONCURRENCY, default 4) serving
+the application, the same gunicorn serving the baseline app (bench/baseline/), a Celery worker and
+beat; PostgreSQL database BENCH_DATABASE (default ref_bench13, created and migrated), Redis
+BENCH_REDIS_URL. Loads them with wrk (16 connections, 2 threads) and prints one table (figure, value,
+baseline, ratio), median of --runs runs, also written to bench/results.md. See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+VAR = ROOT / "var" / "bench"
+VENV_BIN = ROOT / ".venv" / "bin"
+APP_PORT = int(os.environ.get("BENCH_APP_PORT", 8131))
+BASELINE_PORT = int(os.environ.get("BENCH_BASELINE_PORT", 8132))
+CONNECTIONS = 16
+THREADS = 2
+K = 100
+
+
+def bench_env(**extra):
+    """Production settings (DEBUG off), loopback services, rate limits on but not limiting."""
+    database = os.environ.get("BENCH_DATABASE", "ref_bench13")
+    env = dict(
+        os.environ,
+        DEBUG="0",
+        SECRET_KEY="bench-secret-key-0123456789abcdef0123456789abcdef",
+        CREDENTIAL_PEPPER="bench-pepper-0123456789abcdef0123456789abcdef",
+        SNAPSHOT_SIGNING_KEY="YmVuY2gtc2lnbmluZy1zZWVkLTMyLWJ5dGVzLWxvbmc=",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"),
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        SECURE_SSL_REDIRECT="0",
+        PLAIN_STATIC="1",
+        PUBLISH_MIN_BALLOTS=str(K),
+        CAST_RATE_PER_ADDRESS="1000000/m",
+        WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "4"),
+        VAR_DIR=str(VAR),
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="referendum.settings",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args, env=None):
+    subprocess.run([str(VENV_BIN / "python"), "manage.py", *args], cwd=ROOT, env=env or bench_env(), check=True)
+
+
+def django_shell(code, env=None):
+    """Run Python with Django set up (production settings); return its stdout."""
+    prelude = "import django; django.setup()\n"
+    result = subprocess.run([str(VENV_BIN / "python"), "-c", prelude + code], cwd=ROOT, env=env or bench_env(),
+                            check=True, capture_output=True, text=True)
+    return result.stdout
+
+
+def wait_http(url, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer")
+
+
+def port_free(port):
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class Stack:
+    """gunicorn (app and baseline), a Celery worker and beat, stopped on exit."""
+
+    def __init__(self):
+        self.children = []
+
+    def start(self, name, args, env):
+        log = open(VAR / f"{name}.log", "w")
+        self.children.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+
+    def __enter__(self):
+        for port in (APP_PORT, BASELINE_PORT):
+            if not port_free(port):
+                raise SystemExit(f"port {port} is taken (BENCH_APP_PORT / BENCH_BASELINE_PORT)")
+        gunicorn = [str(VENV_BIN / "gunicorn"), "referendum.wsgi", "-c", "referendum/gunicorn.conf.py",
+                    "--access-logfile", "/dev/null"]
+        self.start("app", [*gunicorn, "--bind", f"127.0.0.1:{APP_PORT}"], bench_env())
+        self.start("baseline", [*gunicorn, "--bind", f"127.0.0.1:{BASELINE_PORT}"],
+                   bench_env(DJANGO_SETTINGS_MODULE="bench.baseline.settings"))
+        self.start("worker", [str(VENV_BIN / "celery"), "-A", "referendum", "worker", "--loglevel", "WARNING",
+                              "--concurrency", "2", "--hostname", "bench13@%h"], bench_env())
+        self.start("beat", [str(VENV_BIN / "celery"), "-A", "referendum", "beat", "--loglevel", "WARNING",
+                            "--schedule", str(VAR / "celerybeat-schedule")], bench_env())
+        wait_http(f"http://127.0.0.1:{APP_PORT}/healthz")
+        wait_http(f"http://127.0.0.1:{BASELINE_PORT}/json")
+        return self
+
+    def __exit__(self, *exc):
+        for child in self.children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+SETUP = """
+import json, sys
+from datetime import timedelta
+from django.db import connection
+from django.utils import timezone
+from ballots import codes
+from ballots.models import CodeBatch, Credential, Option, Poll
+from regions.services import seed_regions
+
+region = seed_regions()[0]
+now = timezone.now()
+out = {}
+for name in ("app", "baseline", "latency"):
+    poll = Poll.objects.create(region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.OPEN,
+                               opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1))
+    options = [Option.objects.create(poll=poll, label_en=l, label_ru=l, ordering=i)
+               for i, l in enumerate(["Yes", "No", "Abstain"])]
+    count = int(sys.argv[1]) if name != "latency" else 2000
+    batch = CodeBatch.objects.create(poll=poll, size=count, issued=count, delivered_at=now)
+    clear = [codes.new_code() for _ in range(count)]
+    Credential.objects.bulk_create(
+        (Credential(poll=poll, batch=batch, code_hash=codes.hash_code(codes.normalize_code(c))) for c in clear),
+        batch_size=5000)
+    out[name] = {"poll": poll.id, "option": options[0].id, "codes": clear}
+print(json.dumps(out))
+"""
+
+
+def setup_polls(codes_per_poll):
+    manage("migrate", "--no-input", "-v0")
+    out = django_shell(f"import sys; sys.argv = ['x', '{codes_per_poll}']\n" + SETUP)
+    return json.loads(out)
+
+
+def parse_wrk(output):
+    """Requests/s, p50 and p99 in ms, and the count of non-2xx/3xx answers from `wrk --latency`."""
+
+    def ms(text):
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {"rate": rate, "p50": p50, "p99": p99, "errors": int(bad.group(1)) if bad else 0}
+
+
+def wrk(url, duration, script=None, script_args=()):
+    args = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        args += ["-s", str(BENCH / script)]
+    args.append(url)
+    if script_args:
+        args += ["--", *script_args]
+    output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(output)
+
+
+def median_of(runs, measure):
+    results = [measure(i) for i in range(runs)]
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def cast_runs(base_url, poll, runs, duration):
+    """Each run gets its own slice of unused codes (a used code would be refused)."""
+    per_run = len(poll["codes"]) // runs
+
+    def measure(i):
+        path = VAR / f"codes-{poll['poll']}-{i}.txt"
+        path.write_text("\n".join(poll["codes"][i * per_run:(i + 1) * per_run]) + "\n")
+        return wrk(base_url, duration, "cast.lua", (str(path), str(poll["option"]), str(THREADS)))
+
+    return median_of(runs, measure)
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read()), response.headers
+
+
+def post_cast(poll, code):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{APP_PORT}/api/v1/polls/{poll['poll']}/ballots",
+        data=json.dumps({"code": code, "option": poll["option"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+
+
+def wait_figure(poll_id, figure, target, limit=60):
+    url = f"http://127.0.0.1:{APP_PORT}/api/v1/polls/{poll_id}/tally"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if get_json(url)[0][figure] >= target:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise SystemExit(f"{figure} did not reach {target} within {limit} s")
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def latencies(poll, samples):
+    """Seconds from a cast's 201 to "received" counting it, and from the K-th waiting ballot's 201
+    to "counted" counting it (the beat seals every SEAL_INTERVAL_SECONDS)."""
+    codes = iter(poll["codes"])
+    url = f"http://127.0.0.1:{APP_PORT}/api/v1/polls/{poll['poll']}/tally"
+    received, counted = [], []
+    for _ in range(samples):
+        now = get_json(url)[0]["received"]
+        post_cast(poll, next(codes))
+        cast_at = time.monotonic()
+        received.append(wait_figure(poll["poll"], "received", now + 1) - cast_at)
+    for _ in range(max(3, samples // 5)):
+        tally = get_json(url)[0]
+        waiting = tally["received"] - tally["counted"]
+        for _ in range(K - waiting):
+            post_cast(poll, next(codes))
+        kth_at = time.monotonic()
+        counted.append(wait_figure(poll["poll"], "counted", tally["received"] + (K - waiting)) - kth_at)
+    return received, counted
+
+
+def seal_figures(ballots):
+    env = bench_env(DEBUG="1", STATEMENT_TIMEOUT_MS="0", BENCH_DATABASE_URL=bench_env()["DATABASE_URL"].rsplit("/", 1)[0] + "/ref_bench13_seal")
+    output = subprocess.run([str(VENV_BIN / "python"), "bench/seal.py", "--ballots", str(ballots)], cwd=ROOT, env=env,
+                            check=True, capture_output=True, text=True).stdout
+    print(output, end="")
+    return parse_seal(output)
+
+
+def parse_seal(output):
+    (_zero, empty_ms), (sealed, full_ms) = re.findall(r"batch time with\s+([\d,]+) already sealed: median\s+([\d.]+) ms",
+                                                       output)
+    return {
+        "empty_ms": float(empty_ms),
+        "full_ms": float(full_ms),
+        "sealed": int(sealed.replace(",", "")),
+        "rate": float(re.search(r": ([\d,]+) ballots/s", output).group(1).replace(",", "")),
+        "ratio": float(re.search(r"ratio \(full / empty ledger\): ([\d.]+)", output).group(1)),
+    }
+
+
+def fmt(value, unit):
+    return f"{value:,.0f} {unit}" if value >= 100 else f"{value:,.2f} {unit}"
+
+
+def table(rows):
+    lines = ["| figure | value | baseline | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for figure, value, baseline, ratio, target in rows:
+        lines.append(f"| {figure} | {value} | {baseline} | {ratio} | {target} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--seal-ballots", type=int, default=300_000)
+    parser.add_argument("--latency-samples", type=int, default=15)
+    args = parser.parse_args()
+    VAR.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(VENV_BIN / "python"), "-m", "referendum.ensure_db"], cwd=ROOT, env=bench_env(DEBUG="1"),
+                   check=True)
+    polls = setup_polls(codes_per_poll=args.runs * args.duration * 2500)
+    app, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASELINE_PORT}"
+    rows = []
+    with Stack():
+        print("measuring: minimal JSON baseline, bare cast baseline, JSON cast, tally, /results/ ...", flush=True)
+        base_json = median_of(args.runs, lambda i: wrk(baseline + "/json", args.duration))
+        base_cast = cast_runs(f"{baseline}/bare-cast/{polls['baseline']['poll']}", polls["baseline"], args.runs,
+                              args.duration)
+        json_cast = cast_runs(f"{app}/api/v1/polls/{polls['app']['poll']}/ballots", polls["app"], args.runs,
+                              args.duration)
+        tally_url = f"{app}/api/v1/polls/{polls['app']['poll']}/tally"
+        tally = median_of(args.runs, lambda i: wrk(tally_url, args.duration))
+        etag = get_json(tally_url)[1]["ETag"]
+        tally_304 = median_of(args.runs, lambda i: wrk(tally_url, args.duration, "etag.lua", (etag,)))
+        results = median_of(args.runs, lambda i: wrk(app + "/results/", args.duration))
+        with urllib.request.urlopen(app + "/results/", timeout=10) as response:
+            page_etag = response.headers["ETag"]
+        results_304 = median_of(args.runs, lambda i: wrk(app + "/results/", args.duration, "etag.lua", (page_etag,)))
+        print("measuring: cast → received, K-th waiting → counted ...", flush=True)
+        received, counted = latencies(polls["latency"], args.latency_samples)
+
+    def ratio_row(figure, measured, base, target):
+        return (figure, f"{fmt(measured['rate'], 'req/s')}, p99 {measured['p99']:.0f} ms"
+                + (f", {measured['errors']:.0f} refused" if measured["errors"] else ""),
+                f"{fmt(base['rate'], 'req/s')}, p99 {base['p99']:.0f} ms", f"{measured['rate'] / base['rate']:.2f}",
+                target)
+
+    rows += [
+        ratio_row("bare cast transaction (baseline app)", base_cast, base_cast, "–"),
+        ratio_row("minimal JSON view (baseline app)", base_json, base_json, "–"),
+        ratio_row("JSON cast `POST /api/v1/polls/<id>/ballots`", json_cast, base_cast, "≥ 0.7, p99 ≤ 100 ms"),
+        ratio_row("tally API `GET /api/v1/polls/<id>/tally`", tally, base_json, "≥ 0.7"),
+        ratio_row("tally API with matching If-None-Match (304)", tally_304, base_json, "–"),
+        ratio_row("`/results/`", results, base_json, "≥ 0.5"),
+        ratio_row("`/results/` with matching If-None-Match (304)", results_304, base_json, "–"),
+        ("cast → \"received\" shows it", f"p50 {percentile(received, 50):.2f} s, p99 {percentile(received, 99):.2f} s "
+         f"({len(received)} casts)", "–", "–", "within ~2 s"),
+        ("K-th waiting ballot → \"counted\"", f"p50 {percentile(counted, 50):.2f} s, p99 {percentile(counted, 99):.2f} s "
+         f"({len(counted)} publications of K={K})", "–", "–", "–"),
+    ]
+    print("measuring: sealing (bench/seal.py) ...", flush=True)
+    seal = seal_figures(args.seal_ballots)
+    rows += [
+        ("sealing throughput", fmt(seal["rate"], "ballots/s"), "–", "–", "≥ 20,000/s"),
+        (f"10,000 batch at {seal['sealed']:,} sealed vs at 0", f"{seal['full_ms']:.0f} ms vs {seal['empty_ms']:.0f} ms",
+         "–", f"{seal['ratio']:.2f}", "≤ 1.2 (at 10 M sealed)"),
+    ]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    load = os.getloadavg()
+    header = (
+        f"# `make bench` results\n\ncommit {commit.strip()}{' (with uncommitted changes)' if dirty else ''}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average before the sealing run "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.\n\n"
+        f"wrk {THREADS} threads, {CONNECTIONS} connections, {args.duration} s per run, median of {args.runs} runs; "
+        f"gunicorn {bench_env()['WEB_CONCURRENCY']} sync workers, DEBUG off, PUBLISH_MIN_BALLOTS={K}; the load "
+        "generator runs on the same cores. Ratios within one run are what count (bench/README.md).\n\n"
+    )
+    text = header + table(rows) + "\n"
+    print("\n" + text)
+    (BENCH / "results.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
