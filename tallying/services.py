@@ -311,9 +311,9 @@ def refresh_cached_tally(poll_id):
     # The whole responses showing this poll are rebuilt at their next request.
     from regions.models import Region
 
-    from .responses import keys_of_publication
+    from .responses import forget, keys_of_publication
 
-    cache.delete_many(keys_of_publication(poll_id, Region.objects.values_list("slug", flat=True)))
+    forget(keys_of_publication(poll_id, Region.objects.values_list("slug", flat=True)))
 
 
 class PublishRefused(Exception):

@@ -43,7 +43,10 @@ def close_thread_connections():
 def _clear_cache():
     from django.core.cache import cache
 
+    from tallying import responses
+
     cache.clear()
+    responses._local.clear()  # the per-process copies of cached responses
     yield
 
 
