@@ -39,6 +39,7 @@ def main():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--name", default=None)
     parser.add_argument("--settings", default="referendum.settings")
+    parser.add_argument("--sort", default="cumulative")
     args = parser.parse_args()
     from bench.run import bench_env
 
@@ -64,7 +65,7 @@ def main():
     out = io.StringIO()
     out.write(f"{args.path} ({args.settings}): {per_request:.3f} ms per request under cProfile, "
               f"{args.requests} requests\n\n")
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
     text = out.getvalue()
     print(text)
     if args.name:
