@@ -98,7 +98,10 @@ def _poll_window(poll_id, lock):
 
 
 def _check_poll_accepts(poll_id, lock):
-    row = _poll_window(poll_id, lock)
+    _check_accepting(_poll_window(poll_id, lock))
+
+
+def _check_accepting(row):
     if row is None or row[0] == Poll.State.DRAFT:
         raise PollNotFound()
     state, started, not_ended = row
@@ -158,6 +161,9 @@ def cast_ballot(poll_id, code, option_id):
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
     tracker = codes.new_tracker()
+    if connection.vendor == "postgresql":
+        _cast_in_three_statements(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
+        return tracker
     with transaction.atomic():
         # Lock order: poll (shared), then credential (exclusive). close_poll locks only the poll.
         _check_poll_accepts(poll_id, lock=True)
@@ -175,6 +181,36 @@ def cast_ballot(poll_id, code, option_id):
         )
         Credential.objects.filter(pk=credential.pk).update(used=True)
     return tracker
+
+
+def _cast_in_three_statements(poll_id, code_hash, option_id, tracker_hash):
+    """cast_ballot on PostgreSQL: as many round trips as the bare transaction (lock the credential,
+    insert, mark used), with every check kept. The poll's window and the option are read in one
+    statement (the poll FOR SHARE, as before); the credential is locked by the UPDATE that marks it
+    used, only if it is this poll's, unused and not revoked (a concurrent cast of the same code
+    waits for the row, then finds it used); only a refusal reads the credential again, to say why."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,"
+            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id)"
+            " FROM ballots_poll p WHERE p.id = %s FOR SHARE OF p",
+            [option_id, poll_id],
+        )
+        row = cursor.fetchone()
+        _check_accepting(row[:3] if row else None)
+        if not row[3]:
+            raise BadOption()
+        cursor.execute(
+            "UPDATE ballots_credential c SET used = true FROM ballots_codebatch b"
+            " WHERE c.code_hash = %s AND c.poll_id = %s AND NOT c.used AND b.id = c.batch_id AND b.revoked_at IS NULL"
+            " RETURNING c.id",
+            [code_hash, poll_id],
+        )
+        if cursor.fetchone() is None:
+            _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
+            raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
+        # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
+        InboxBallot.objects.create(poll_id=poll_id, option_id=option_id, tracker_hash=tracker_hash)
 
 
 CODE_INSERT_CHUNK = 5000

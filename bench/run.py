@@ -44,7 +44,11 @@ def bench_env(**extra):
         CREDENTIAL_PEPPER="bench-pepper-0123456789abcdef0123456789abcdef",
         SNAPSHOT_SIGNING_KEY="YmVuY2gtc2lnbmluZy1zZWVkLTMyLWJ5dGVzLWxvbmc=",
         ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}"),
+        # Two roles as in production: the app connects as one that cannot run DDL (docs/security.md).
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", f"postgres://referendum_app@127.0.0.1:5432/{database}"),
+        DATABASE_OWNER_URL=os.environ.get("BENCH_DATABASE_OWNER_URL",
+                                          f"postgres://referendum_owner@127.0.0.1:5432/{database}"),
+        DATABASE_APP_ROLE="referendum_app",
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         SECURE_SSL_REDIRECT="0",
         PLAIN_STATIC="1",
@@ -157,7 +161,8 @@ print(json.dumps(out))
 
 
 def setup_polls(codes_per_poll):
-    manage("migrate", "--no-input", "-v0")
+    env = bench_env()
+    manage("migrate", "--no-input", "-v0", env=dict(env, DATABASE_URL=env["DATABASE_OWNER_URL"]))
     out = django_shell(f"import sys; sys.argv = ['x', '{codes_per_poll}']\n" + SETUP)
     return json.loads(out)
 
@@ -256,7 +261,9 @@ def latencies(poll, samples):
 
 
 def seal_figures(ballots):
-    env = bench_env(DEBUG="1", STATEMENT_TIMEOUT_MS="0", BENCH_DATABASE_URL=bench_env()["DATABASE_URL"].rsplit("/", 1)[0] + "/ref_bench13_seal")
+    env = bench_env(DEBUG="1", STATEMENT_TIMEOUT_MS="0", DATABASE_APP_ROLE="",
+                    BENCH_DATABASE_URL=os.environ.get("BENCH_SEAL_DATABASE_URL",
+                                                      "postgres://postgres@127.0.0.1:5432/ref_bench13_seal"))
     output = subprocess.run([str(VENV_BIN / "python"), "bench/seal.py", "--ballots", str(ballots)], cwd=ROOT, env=env,
                             check=True, capture_output=True, text=True).stdout
     print(output, end="")

@@ -25,9 +25,16 @@ REPEATS = 5
 
 
 def setup_database():
-    from referendum import ensure_db
+    """Create the database if missing (as the superuser of BENCH_DATABASE_URL) and migrate it: the
+    sealing figures do not depend on the two-role set-up, which bench/run.py's stack uses."""
+    import psycopg
+    from psycopg import sql
 
-    ensure_db.main()
+    url = os.environ["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     import django
 
     django.setup()
