@@ -251,6 +251,7 @@ def latencies(poll, samples):
         cast_at = time.monotonic()
         received.append(wait_figure(poll["poll"], "received", now + 1) - cast_at)
     for _ in range(max(3, samples // 5)):
+        time.sleep(2.1)  # every process's cached tally is fresh again (tallying/responses.py: at most 2 s old)
         tally = get_json(url)[0]
         waiting = tally["received"] - tally["counted"]
         for _ in range(K - waiting):
