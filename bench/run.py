@@ -352,8 +352,8 @@ def main():
          "–", f"{seal['ratio']:.2f}", "≤ 1.2 (at 10 M sealed)"),
     ]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.md"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()
     header = (
         f"# `make bench` results\n\ncommit {commit.strip()}{' (with uncommitted changes)' if dirty else ''}, "
@@ -362,6 +362,7 @@ def main():
         f"wrk {THREADS} threads, {CONNECTIONS} connections, {args.duration} s per run, median of {args.runs} runs; "
         f"gunicorn {bench_env()['WEB_CONCURRENCY']} sync workers, DEBUG off, PUBLISH_MIN_BALLOTS={K}; the load "
         "generator runs on the same cores. Ratios within one run are what count (bench/README.md).\n\n"
+        f"{os.environ.get('BENCH_NOTE', '')}{chr(10) * 2 if os.environ.get('BENCH_NOTE') else ''}"
     )
     text = header + table(rows) + "\n"
     print("\n" + text)
