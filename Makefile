@@ -28,6 +28,10 @@ TEST_ENV := DEBUG=1 \
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
+.venv/.installed-bench: .venv/.installed pyproject.toml
+	$(PIP) install -q -e ".[bench]"
+	touch $@
+
 # The development checkout's .env (DEBUG=1 and what make was started with), written once.
 .env: | .venv/.installed
 	$(PY) -m referendum.dev envfile
@@ -60,7 +64,7 @@ test-fast: .venv/.installed-test
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 # Production-like stack on loopback against baselines in the same run (bench/README.md).
-bench: .venv/.installed
+bench: .venv/.installed-bench
 	$(PY) -m referendum.dev services --require
 	$(PY) -m referendum.dev tools wrk
 	$(PY) bench/run.py $(BENCH_ARGS)
