@@ -150,10 +150,12 @@ region = seed_regions()[0]
 now = timezone.now()
 out = {}
 for name in ("app", "baseline", "form", "latency"):
-    poll = Poll.objects.create(region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.OPEN,
+    poll = Poll.objects.create(region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.DRAFT,
                                opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1))
     options = [Option.objects.create(poll=poll, label_en=l, label_ru=l, ordering=i)
                for i, l in enumerate(["Yes", "No", "Abstain"])]
+    poll.state = Poll.State.OPEN  # answers first: they are frozen once the poll leaves draft
+    poll.save(update_fields=["state"])
     count = int(sys.argv[1]) if name != "latency" else 2000
     batch = CodeBatch.objects.create(poll=poll, size=count, issued=count, delivered_at=now)
     clear = [codes.new_code() for _ in range(count)]
