@@ -138,15 +138,45 @@ def _poll_id(poll_id):
         raise PollNotFound() from None
 
 
-def check_ballot(poll_id, code, option_id):
-    """Check what cast_ballot would check, without consuming the code or locking anything."""
+def check_ballot(poll_id, code, option_id, poll=None):
+    """Check what cast_ballot would check, without consuming the code or locking anything.
+
+    `poll`, when the caller has it (with its options prefetched), saves reading it again. On
+    PostgreSQL the poll's window, the option and the credential are read in one statement."""
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
-    _check_poll_accepts(poll_id, lock=False)
-    option = _check_option(poll_id, option_id)
-    credential = Credential.objects.select_related("batch").filter(code_hash=code_hash).first()
-    _check_credential(credential, poll_id)
-    return CheckedBallot(poll=Poll.objects.select_related("region").get(pk=poll_id), option=option)
+    option_id = _option_id(option_id)
+    if connection.vendor != "postgresql":
+        _check_poll_accepts(poll_id, lock=False)
+        option = _check_option(poll_id, option_id)
+        _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
+        return CheckedBallot(poll=poll or Poll.objects.select_related("region").get(pk=poll_id), option=option)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,"
+            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id),"
+            " c.poll_id, c.used, b.revoked_at IS NOT NULL"
+            " FROM ballots_poll p LEFT JOIN ballots_credential c ON c.code_hash = %s"
+            " LEFT JOIN ballots_codebatch b ON b.id = c.batch_id WHERE p.id = %s",
+            [option_id, code_hash, poll_id],
+        )
+        row = cursor.fetchone()
+    _check_accepting(row[:3] if row else None)
+    if not row[3]:
+        raise BadOption()
+    credential_poll, used, revoked = row[4:]
+    if credential_poll is None:
+        raise CodeUnknown()
+    if credential_poll != poll_id:
+        raise CodeForOtherPoll()
+    if revoked:
+        raise CodeRevoked()
+    if used:
+        raise CodeAlreadyUsed()
+    if poll is None or poll.id != poll_id:
+        poll = Poll.objects.select_related("region").get(pk=poll_id)
+    option = next((o for o in poll.options.all() if o.id == option_id), None) or Option.objects.get(pk=option_id)
+    return CheckedBallot(poll=poll, option=option)
 
 
 def cast_ballot(poll_id, code, option_id):

@@ -70,7 +70,7 @@ def vote(request, poll_id):
     if not form.is_valid():
         return _vote_page(request, poll, form, status=400)
     try:
-        checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
+        checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"], poll=poll)
     except BallotError as error:
         metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
         return _vote_page(request, poll, form, error=error.message, status=error.status)
