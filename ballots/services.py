@@ -2,6 +2,7 @@
 
 import csv
 import logging
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -240,7 +241,10 @@ def _cast_in_three_statements(poll_id, code_hash, option_id, tracker_hash):
             _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
             raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
         # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
-        InboxBallot.objects.create(poll_id=poll_id, option_id=option_id, tracker_hash=tracker_hash)
+        cursor.execute(
+            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
+            [uuid.uuid4(), poll_id, option_id, tracker_hash],
+        )
 
 
 CODE_INSERT_CHUNK = 5000

@@ -266,3 +266,18 @@ def test_refusal_in_russian(world):
     with translation.override("ru"):
         expected = str(CodeUnknown.message)
     assert body["message"] == expected
+
+
+def test_codes_and_trackers_are_uniform_over_the_alphabet():
+    """Each symbol is 5 random bits: over 40,000 symbols every one of the 32 appears about
+    1/32 of the time (a bias such as a modulo or a fixed symbol would fall far outside), and
+    what is generated reads back as itself."""
+    symbols = "".join(codes.random_symbols(40) for _ in range(1000))
+    counts = {symbol: symbols.count(symbol) for symbol in codes.ALPHABET}
+    assert len(symbols) == 40_000 and set(symbols) <= set(codes.ALPHABET)
+    expected = len(symbols) / 32  # 1,250 each; a standard deviation is about 35
+    assert all(abs(n - expected) < 200 for n in counts.values()), counts
+    code, tracker = codes.new_code(), codes.new_tracker()
+    assert len(codes.normalize_code(code)) == codes.CODE_SYMBOLS and codes.normalize_code(code) == code.replace("-", "")
+    assert codes.normalize_tracker(tracker) == tracker.replace("-", "") and len(tracker.replace("-", "")) == 32
+    assert len({codes.new_code() for _ in range(1000)}) == 1000
