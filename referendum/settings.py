@@ -345,7 +345,9 @@ MIDDLEWARE = [
     # The HTTPS redirect, with our onion service exempt; and Permissions-Policy.
     "referendum.middleware.HttpsRedirectMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "referendum.middleware.CachedPolicyCSPMiddleware",
+    # Cached tally API responses leave here, before the session, language and CSRF work below.
+    "referendum.middleware.CachedTallyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -89,3 +89,38 @@ def test_results_page_from_the_cache_per_language_with_each_visitors_csrf_token(
     assert switched.status_code == 302
     with django_assert_num_queries(0):
         assert english.get("/results/", headers={"if-none-match": cached["ETag"]}).status_code == 304
+
+
+def test_a_cached_tally_leaves_early_with_the_headers_of_a_full_answer(poll, settings, django_assert_num_queries):
+    """A hit leaves before the session, language and CSRF middleware (CachedTallyMiddleware); its
+    headers are those of the answer built through every middleware, in every language."""
+    from referendum import metrics
+
+    for language in ("en", "ru"):
+        full = tally(Client(), poll, accept_language=language)  # a miss: the whole chain, the view
+        with django_assert_num_queries(0):
+            early = tally(Client(), poll, accept_language=language)
+        assert early.content == full.content
+        assert dict(early.headers) == dict(full.headers)
+        assert early["Content-Language"] == language and "Content-Security-Policy" in early
+        with django_assert_num_queries(0):
+            not_modified = tally(Client(), poll, accept_language=language, if_none_match=full["ETag"])
+        assert not_modified.status_code == 304 and not_modified["Vary"] == full["Vary"]
+        from tallying import responses
+        responses.forget([responses.tally_key(poll.id)])
+    # Counted under its view, like any other answer.
+    before = metrics.RESPONSES.labels("api-tally", "2xx")._value.get()
+    tally(Client(), poll)
+    tally(Client(), poll)
+    assert metrics.RESPONSES.labels("api-tally", "2xx")._value.get() == before + 2
+    # Not a tally: the whole chain as before.
+    assert Client().get(f"/api/v1/polls/{poll.id}/nothing-here").status_code == 404
+
+
+def test_the_content_security_policy_is_built_once_and_follows_the_setting(poll, settings):
+    first = Client().get("/results/")["Content-Security-Policy"]
+    assert "default-src 'self'" in first
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    from tallying import responses
+    responses._local.clear()
+    assert Client().get(f"/api/v1/polls/{poll.id}/tally")["Content-Security-Policy"] == "default-src 'none'"
