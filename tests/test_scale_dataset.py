@@ -1,0 +1,79 @@
+"""build_scale_dataset (issue 13) at a small scale: what it builds is what the app itself would
+have: counts equal to the ledger, exports the verifier accepts, codes that vote, fewer than K
+ballots waiting."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Sum
+
+from ballots.errors import CodeAlreadyUsed
+from ballots.models import AuditEntry, CodeBatch, Credential, InboxBallot, Poll
+from ballots.services import cast_ballot
+from regions.models import Organizer
+from tallying.models import LedgerEntry, OptionCount, PollHead, Snapshot
+from tests.exports import export_lines, verify, write_export
+
+pytestmark = pytest.mark.django_db
+
+K = 20
+SCALE = 0.002  # 4,000 codes, 2,000 ballots
+
+
+@pytest.fixture
+def built(settings, tmp_path, fast_password_hashing):
+    settings.PUBLISH_MIN_BALLOTS = K
+    settings.DEBUG = True  # pytest-django turns it off; the command wants it (or its flag)
+    output = tmp_path / "scale.json"
+    call_command("build_scale_dataset", "--scale", str(SCALE), "--output", str(output), stdout=open(tmp_path / "log", "w"))
+    return json.loads(output.read_text())
+
+
+def test_counts_equal_the_ledger_and_codes_used_the_ballots(built):
+    assert Poll.objects.filter(state=Poll.State.OPEN).count() == 5
+    assert sum(p["ballots"] for p in built["polls"]) == round(1_000_000 * SCALE)
+    for poll in built["polls"]:
+        ledger = dict(LedgerEntry.objects.filter(poll_id=poll["id"]).order_by().values_list("option_id")
+                      .annotate(n=Count("id")).values_list("option_id", "n"))
+        counts = dict(OptionCount.objects.filter(poll_id=poll["id"]).values_list("option_id", "count"))
+        assert counts == ledger and sum(ledger.values()) == poll["ballots"] > 0
+        assert PollHead.objects.get(poll_id=poll["id"]).position == poll["ballots"]
+        last = Snapshot.objects.filter(poll_id=poll["id"]).order_by("-position").first()
+        assert last.position == poll["ballots"] and Snapshot.objects.filter(poll_id=poll["id"]).count() == poll["publications"]
+        waiting = InboxBallot.objects.filter(poll_id=poll["id"]).count()
+        assert waiting == poll["waiting"] and 0 < waiting < K
+        used = Credential.objects.filter(poll_id=poll["id"], used=True).count()
+        assert used == poll["ballots"] + waiting
+        assert Credential.objects.filter(poll_id=poll["id"]).count() == poll["codes"]
+        published = CodeBatch.objects.filter(poll_id=poll["id"]).aggregate(n=Sum("used_published"))["n"]
+        assert poll["ballots"] <= published <= used
+    assert Organizer.objects.filter(role="coordinator").count() == 1
+    assert Organizer.objects.filter(role="regional").count() == 5
+    assert AuditEntry.objects.count() >= 100
+
+
+def test_exports_verify(built, tmp_path):
+    for poll in built["polls"]:
+        code, output = verify(write_export(tmp_path / f"poll-{poll['id']}.jsonl", export_lines(Poll.objects.get(pk=poll["id"]))))
+        assert code == 0, output
+        assert f"{poll['ballots']} entries" in output and f"{poll['publications']} signed statements" in output
+
+
+def test_a_printed_code_votes_once(built):
+    poll = built["polls"][0]
+    cast_ballot(poll["id"], poll["real_codes"][0], poll["options"][1])
+    assert InboxBallot.objects.filter(poll_id=poll["id"]).count() == poll["waiting"] + 1
+    with pytest.raises(CodeAlreadyUsed):
+        cast_ballot(poll["id"], poll["real_codes"][0], poll["options"][0])
+
+
+def test_refuses_a_database_with_polls(built):
+    with pytest.raises(CommandError, match="already holds polls"):
+        call_command("build_scale_dataset", "--scale", str(SCALE))
+
+
+def test_refuses_production_settings(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG=1"):
+        call_command("build_scale_dataset", "--scale", str(SCALE))
