@@ -122,7 +122,9 @@ class Builder:
         for username, role, region in [("scale-coordinator", Organizer.Role.COORDINATOR, None)] + [
             (f"scale-{r.slug}", Organizer.Role.REGIONAL, r) for r in regions
         ]:
-            user = User.objects.create_user(username, password=self.password)
+            # The coordinator may also open the (read-only) admin, as in tests/test_admin_read_only.py.
+            staff = role == Organizer.Role.COORDINATOR
+            user = User.objects.create_user(username, password=self.password, is_staff=staff, is_superuser=staff)
             organizer = Organizer.objects.create(user=user, role=role)
             if region is not None:
                 organizer.regions.set([region])

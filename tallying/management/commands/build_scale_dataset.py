@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from ballots.models import Poll
+from ballots.models import AuditEntry, Poll
 from tallying.scale_dataset import Builder
 
 RESETTABLE_PREFIXES = ("ref_bench", "test_")
@@ -52,6 +52,7 @@ class Command(BaseCommand):
             "seconds": round(elapsed, 1),
             "password": password,
             "accounts": accounts,
+            "audit_entries": AuditEntry.objects.count(),
             "polls": [
                 {"id": b.poll.id, "region": b.poll.region.slug, "options": [o.id for o in b.options],
                  "ballots": b.ballots, "waiting": b.waiting, "publications": b.publications,
