@@ -178,6 +178,7 @@ def measure_pages(base_url, credentials, n=30, worker_pids=()):
     for poll in polls:
         add(f"vote page {poll['region']}", f"/polls/{poll['id']}/")
     add("register page (registration off)", f"/polls/{deep['id']}/register")
+    add(f"register page ({polls[-1]['region']}, registration on)", f"/polls/{polls[-1]['id']}/register")
     add("verify receipt form", "/verify/")
     public.request("/verify/")  # the CSRF cookie
     token = public.cookies.get("csrftoken", "")
@@ -188,6 +189,7 @@ def measure_pages(base_url, credentials, n=30, worker_pids=()):
     add("audit log, last page", f"/audit/?page={audit_pages}")
     add(f"ledger {deep['region']} first page", f"/ledger/{deep['id']}/")
     add(f"ledger {deep['region']} last page", f"/ledger/{deep['id']}/?after={deep['ballots'] - 50}")
+    add("console sign-in page", "/console/login")
     add("healthz", "/healthz")
     add("readyz", "/readyz")
     # The JSON API (docs/openapi.yaml)
@@ -223,6 +225,7 @@ def measure_pages(base_url, credentials, n=30, worker_pids=()):
     for who, session in (("coordinator", coordinator), ("regional", regional)):
         own = deep
         add(f"console home ({who})", "/console/", session)
+        add(f"console welcome ({who})", "/console/welcome", session)
         add(f"console poll ({who})", f"/console/polls/{own['id']}/", session)
         add(f"console poll edit ({who})", f"/console/polls/{own['id']}/edit", session)
         add(f"console new poll ({who})", "/console/polls/new", session)
@@ -237,6 +240,8 @@ def measure_pages(base_url, credentials, n=30, worker_pids=()):
         add(f"admin {model}", f"/admin/{model}/", coordinator)
     add("admin tallying/ledgerentry filtered by poll", f"/admin/tallying/ledgerentry/?poll__id__exact={deep['id']}",
         coordinator)
+    add("admin tallying/ledgerentry last page (OFFSET)",
+        f"/admin/tallying/ledgerentry/?p={sum(p['ballots'] for p in polls) // 100 - 1}", coordinator)
     return rows
 
 

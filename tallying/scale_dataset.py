@@ -146,7 +146,9 @@ class Builder:
             Option(poll=poll, label_en="No", label_ru="Нет", ordering=1),
         ])
         # The definition is frozen from here on (ballots migration 0009).
-        Poll.objects.filter(pk=poll.pk).update(state=Poll.State.OPEN, created_at=self.opens_at - timedelta(days=10))
+        # The last region's voters may also ask for a code by e-mail (its /register page has a form).
+        Poll.objects.filter(pk=poll.pk).update(state=Poll.State.OPEN, created_at=self.opens_at - timedelta(days=10),
+                                               email_registration=region.slug == REGIONS[-1][0])
         poll.refresh_from_db()
         for days, action in ((10, AuditEntry.Action.CREATE), (3, AuditEntry.Action.SCHEDULE), (0, AuditEntry.Action.OPEN)):
             self.audit.append((self.opens_at - timedelta(days=days), organizer["role"], organizer["pseudonym"],
