@@ -110,3 +110,29 @@ def test_admin_change_lists_run_few_queries_and_use_indexes(built, django_assert
         assert client.get(f"/admin/tallying/ledgerentry/?poll__id__exact={poll}").status_code == 200
     listing = next(q["sql"] for q in queries if "tallying_ledgerentry" in q["sql"] and "LIMIT" in q["sql"])
     assert listing.endswith('ORDER BY "tallying_ledgerentry"."poll_id" ASC, "tallying_ledgerentry"."position" ASC LIMIT 100')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_pages_measures_every_page_on_a_real_server(settings, tmp_path):
+    """bench/pages.py's measure_pages against gunicorn on the built data set: it signs in as both
+    roles and reaches every page it names (no 404, no 5xx but readyz without a worker)."""
+    from bench.pages import measure_pages
+    from tests.servers import gunicorn
+
+    settings.PUBLISH_MIN_BALLOTS = K
+    settings.DEBUG = True
+    output = tmp_path / "scale.json"
+    call_command("build_scale_dataset", "--scale", "0.001", "--output", str(output), stdout=open(tmp_path / "log", "w"))
+    credentials = json.loads(output.read_text())
+    with gunicorn(tmp_path / "server.log", "--access-logfile", "/dev/null") as (base, _server):
+        rows = measure_pages(base, credentials, n=1)
+    statuses = {row["label"]: row["status"] for row in rows}
+    assert {label for label, status in statuses.items() if status not in ("200", "201")} == {
+        "readyz", "console welcome (coordinator)", "console welcome (regional)", "console poll edit (coordinator)",
+        "console poll edit (regional)", "console e-mail registration (coordinator)",
+        "console e-mail registration (regional)", "console regions (regional)", "console accounts (regional)",
+        "console accounts new (regional)",
+    }, statuses
+    assert any(label.startswith("admin tallying/ledgerentry") for label in statuses)
+    export = next(row["export"] for row in rows if "export" in row)
+    assert export["bytes"] > 0 and export["first_byte_ms"] < export["total_ms"]
