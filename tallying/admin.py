@@ -9,6 +9,8 @@ from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 class SnapshotAdmin(ReadOnlyAdmin):
     list_display = ["id", "poll", "taken_at", "position", "total", "is_final"]
     list_select_related = ["poll__region"]  # a poll's name shows its region's
+    # The (poll, taken_at) index; "poll" would sort every snapshot by the poll's region first.
+    ordering = ["poll_id", "taken_at", "id"]
     list_filter = ["poll"]
 
 

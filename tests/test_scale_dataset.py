@@ -110,6 +110,11 @@ def test_admin_change_lists_run_few_queries_and_use_indexes(built, django_assert
         assert client.get(f"/admin/tallying/ledgerentry/?poll__id__exact={poll}").status_code == 200
     listing = next(q["sql"] for q in queries if "tallying_ledgerentry" in q["sql"] and "LIMIT" in q["sql"])
     assert listing.endswith('ORDER BY "tallying_ledgerentry"."poll_id" ASC, "tallying_ledgerentry"."position" ASC LIMIT 100')
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/admin/tallying/snapshot/").status_code == 200
+    listing = next(q["sql"] for q in queries
+                   if "FROM \"tallying_snapshot\"" in q["sql"] and "ORDER BY" in q["sql"])
+    assert 'ORDER BY "tallying_snapshot"."poll_id" ASC, "tallying_snapshot"."taken_at" ASC' in listing
 
 
 @pytest.mark.django_db(transaction=True)
