@@ -20,6 +20,7 @@ class PollAdmin(ReadOnlyAdmin):
 @admin.register(Option)
 class OptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "poll", "label_en", "label_ru", "ordering"]
+    list_select_related = ["poll__region"]
 
 
 @admin.register(InboxBallot)
@@ -28,6 +29,7 @@ class InboxBallotAdmin(ReadOnlyAdmin):
     place to watch answers arrive before they are published K at a time)."""
 
     list_display = ["id", "poll"]
+    list_select_related = ["poll__region"]
     fields = ["id", "poll"]
     readonly_fields = fields
     list_filter = ["poll"]
@@ -36,9 +38,12 @@ class InboxBallotAdmin(ReadOnlyAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["at", "organizer", "role", "poll", "action"]
+    # poll may be null, so Django does not follow it by itself: one query per row otherwise.
+    list_select_related = ["poll__region"]
     list_filter = ["action"]
 
 
 @admin.register(CodeBatch)
 class CodeBatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "poll", "kind", "size", "issued", "status", "revoked_at"]
+    list_select_related = ["poll__region"]  # a poll's name shows its region's

@@ -250,9 +250,9 @@ def _batch_counts(poll_id):
 STATEMENT_FORMAT = 2
 
 
-def _record_snapshot(poll_id, taken_at, counts, position, head_hash, definition, genesis, final=False):
-    """Write a snapshot with its signed statement (format 2, docs/verification.md): what
-    observers verify and keep."""
+def signed_snapshot(poll_id, taken_at, counts, position, head_hash, definition, genesis, batches, final=False):
+    """An unsaved snapshot with its signed statement (format 2, docs/verification.md): what
+    observers verify and keep. `batches` as _batch_counts gives them."""
     statement = {
         "format": STATEMENT_FORMAT,
         "poll": poll_id,
@@ -263,14 +263,22 @@ def _record_snapshot(poll_id, taken_at, counts, position, head_hash, definition,
         "total": sum(counts.values()),
         "position": position,
         "head_hash": bytes(head_hash).hex(),
-        "batches": _batch_counts(poll_id),
+        "batches": batches,
         "final": final,
     }
     text, signature = signing.sign(statement)
-    return Snapshot.objects.create(
+    return Snapshot(
         poll_id=poll_id, taken_at=taken_at, counts={k: v for k, v in counts.items() if v}, total=statement["total"],
         position=position, head_hash=head_hash, statement=text, signature=bytes.fromhex(signature), is_final=final,
     )
+
+
+def _record_snapshot(poll_id, taken_at, counts, position, head_hash, definition, genesis, final=False):
+    snapshot = signed_snapshot(
+        poll_id, taken_at, counts, position, head_hash, definition, genesis, _batch_counts(poll_id), final=final
+    )
+    snapshot.save()
+    return snapshot
 
 
 def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):
