@@ -8,8 +8,10 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect
+from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import Resolver404, resolve
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from psycopg.errors import QueryCanceled
 
@@ -204,34 +206,52 @@ class CachedPolicyCSPMiddleware(CSPMiddleware):
         return request.path_info.startswith(tuple(prefixes))
 
 
-class CachedTallyMiddleware:
-    """The tally API from the cache before the session, language, CSRF, authentication and
-    message middleware run: a hit needs none of them (the tally is the same for everyone, in
-    every language) and skipping them made a cached read twice as cheap. It sits below the
-    security, HTTPS, CSP and metrics middleware, so the response carries their headers and is
-    counted under its view; the headers the skipped middleware would add are added here
-    (tests/test_cached_reads.py compares the two). A miss, or anything else, goes down the chain."""
+class CachedReadMiddleware:
+    """Cached reads (the tally API, the results pages) served before the session, language,
+    CSRF, authentication and message middleware: a hit needs none of them, and skipping them
+    made a cached read far cheaper. It sits below the security, HTTPS, CSP and metrics
+    middleware, so the response carries their headers and is counted under its view. What the
+    skipped middleware would add is added here: the language negotiated as LocaleMiddleware
+    does, the visitor's CSRF cookie by Django's own CsrfViewMiddleware (a page's form carries
+    the token), X-Frame-Options. tests/test_cached_reads.py compares the headers with those of
+    the same answer built through the whole chain. A miss, or anything else, goes down the chain."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request):
         from tallying import api, responses
 
-        if request.method == "GET" and request.path_info.startswith("/api/v1/polls/"):
-            try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                match = None
-            if match is not None and match.url_name == "api-tally":
-                entry = responses.cache_get(responses.tally_key(match.kwargs["poll_id"]))
-                if entry is not None:
-                    request.resolver_match = match
-                    response = responses.serve(request, entry, f"public, max-age={api.TALLY_MAX_AGE}")
-                    language = translation.get_language_from_request(request)
-                    response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
-                    response["Vary"] = "Accept-Language"
-                    response["Content-Language"] = language
-                    response["Content-Length"] = str(len(response.content))
-                    return response
-        return self.get_response(request)
+        if request.method != "GET":
+            return self.get_response(request)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        if match.url_name == "api-tally":
+            entry = responses.cache_get(responses.tally_key(match.kwargs["poll_id"]))
+            if entry is None:
+                return self.get_response(request)
+            request.resolver_match = match
+            response = responses.serve(request, entry, f"public, max-age={api.TALLY_MAX_AGE}")
+            return self._as_after_the_chain(response, translation.get_language_from_request(request))
+        if not getattr(match.func, "serves_cached_page", False):
+            return self.get_response(request)
+        self.csrf.process_request(request)  # the visitor's CSRF cookie, for the page's token
+        early = responses.early_page(request, match)
+        if early is None:
+            return self.get_response(request)
+        request.resolver_match = match
+        response, language = early
+        response = self.csrf.process_response(request, response)
+        return self._as_after_the_chain(response, language)
+
+    @staticmethod
+    def _as_after_the_chain(response, language):
+        patch_vary_headers(response, ("Accept-Language",))
+        response["Content-Language"] = language
+        response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+        if not response.streaming:
+            response["Content-Length"] = str(len(response.content))
+        return response

@@ -346,8 +346,8 @@ MIDDLEWARE = [
     "referendum.middleware.HttpsRedirectMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "referendum.middleware.CachedPolicyCSPMiddleware",
-    # Cached tally API responses leave here, before the session, language and CSRF work below.
-    "referendum.middleware.CachedTallyMiddleware",
+    # Cached tally answers and results pages leave here, before the session, language and CSRF work below.
+    "referendum.middleware.CachedReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

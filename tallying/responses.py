@@ -28,6 +28,9 @@ RESPONSE_SECONDS = 1.0
 LOCAL_SECONDS = 0.5
 _local = {}  # key -> (entry, monotonic time it was read); this process only
 CSRF_PLACEHOLDER = b"__CSRF_TOKEN__"
+# Absolute links (og:url, og:image) name the host the visitor asked for (our clearnet name or
+# our onion service): stored as a placeholder, filled in for each request like the CSRF token.
+ORIGIN_PLACEHOLDER = b"__ORIGIN__"
 CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 
 
@@ -82,6 +85,10 @@ def _matches(request, etag):
     return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
 
 
+def _origin(request):
+    return f"{request.scheme}://{request.get_host()}".encode()
+
+
 def serve(request, entry, cache_control):
     if _matches(request, entry["etag"]):
         response = HttpResponse(status=304)
@@ -89,6 +96,8 @@ def serve(request, entry, cache_control):
         body = entry["body"]
         if entry.get("csrf"):
             body = body.replace(CSRF_PLACEHOLDER, get_token(request).encode())
+        if entry.get("origin"):
+            body = body.replace(ORIGIN_PLACEHOLDER, _origin(request))
         response = HttpResponse(body, content_type=entry["content_type"])
     response["ETag"] = entry["etag"]
     response["Cache-Control"] = cache_control
@@ -136,11 +145,28 @@ def cached_page(view):
         if response.status_code != 200 or response.streaming:
             return response
         stored, tokens = CSRF_INPUT.subn(rb"\1" + CSRF_PLACEHOLDER + rb"\2", response.content)
-        entry = entry_for(stored, response["Content-Type"], weak=True)
-        entry["csrf"] = bool(tokens)
+        origin = _origin(request)
+        entry = entry_for(stored.replace(origin, ORIGIN_PLACEHOLDER), response["Content-Type"], weak=True)
+        entry["csrf"], entry["origin"] = bool(tokens), origin in stored
         cache_set(key, entry)
         response["ETag"] = entry["etag"]
         response["Cache-Control"] = "no-cache"
         return response
 
+    wrapper.serves_cached_page = True  # referendum.middleware.CachedReadMiddleware serves its hits early
     return wrapper
+
+
+def early_page(request, match):
+    """A cached page for CachedReadMiddleware, before the session and language middleware: the
+    entry for this path in the visitor's language, or None (then the whole chain runs)."""
+    if not getattr(match.func, "serves_cached_page", False) or not _shared_page_request(request):
+        return None
+    from django.utils import translation
+
+    language = translation.get_language_from_request(request)
+    entry = cache_get(page_key(request.path, language))
+    if entry is None:
+        return None
+    with translation.override(language):
+        return serve(request, entry, "no-cache"), language

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from ballots.services import cast_ballot
+from tallying import responses
 from tallying.responses import LOCAL_SECONDS, RESPONSE_SECONDS
 from tallying.services import seal_poll
 from tests.factories import make_codes, make_poll
@@ -106,7 +107,9 @@ def test_a_cached_tally_leaves_early_with_the_headers_of_a_full_answer(poll, set
         with django_assert_num_queries(0):
             not_modified = tally(Client(), poll, accept_language=language, if_none_match=full["ETag"])
         assert not_modified.status_code == 304 and not_modified["Vary"] == full["Vary"]
-        from tallying import responses
+        responses._local.clear()
+        full_304 = tally(Client(), poll, accept_language=language, if_none_match=full["ETag"])
+        assert dict(full_304.headers) == dict(not_modified.headers)
         responses.forget([responses.tally_key(poll.id)])
     # Counted under its view, like any other answer.
     before = metrics.RESPONSES.labels("api-tally", "2xx")._value.get()
@@ -121,6 +124,45 @@ def test_the_content_security_policy_is_built_once_and_follows_the_setting(poll,
     first = Client().get("/results/")["Content-Security-Policy"]
     assert "default-src 'self'" in first
     settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
-    from tallying import responses
     responses._local.clear()
     assert Client().get(f"/api/v1/polls/{poll.id}/tally")["Content-Security-Policy"] == "default-src 'none'"
+
+
+def _without_date(response):
+    return {k: v for k, v in response.headers.items() if k not in ("Set-Cookie", "Date")}
+
+
+@pytest.mark.parametrize("path", ["/results/", "/results/{slug}/"])
+def test_a_cached_page_leaves_early_like_a_full_answer_with_each_visitors_cookie(poll, path, settings,
+                                                                             django_assert_num_queries):
+    path = path.format(slug=poll.region.slug)
+    for language in ("en", "ru"):
+        responses._local.clear()
+        responses.forget([responses.page_key(path, language)])
+        full = Client().get(path, headers={"accept-language": language})  # a miss: built by the view
+        with django_assert_num_queries(0):
+            early = Client().get(path, headers={"accept-language": language})
+        assert early.status_code == full.status_code == 200
+        assert _without_date(early) == _without_date(full)
+        assert early["Content-Language"] == language and "csrftoken" in early.cookies
+        # A returning visitor keeps their CSRF secret; the page's token is theirs.
+        visitor = Client(enforce_csrf_checks=True)
+        visitor.get(path, headers={"accept-language": language})
+        secret = visitor.cookies["csrftoken"].value
+        with django_assert_num_queries(0):
+            again = visitor.get(path, headers={"accept-language": language})
+        assert visitor.cookies["csrftoken"].value == secret
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', again.content).group(1).decode()
+        assert visitor.post("/i18n/setlang/", {"language": "en", "csrfmiddlewaretoken": token}).status_code == 302
+
+
+def test_a_cached_page_names_the_host_each_visitor_asked_for(poll, settings):
+    """Clearnet and onion visitors share the cached page, not its absolute links."""
+    settings.ALLOWED_HOSTS = ["clear.example", "abcdefghijklmnop.onion"]
+    responses._local.clear()
+    responses.forget([responses.page_key("/results/", "en")])
+    first = Client().get("/results/", HTTP_HOST="clear.example").content.decode()
+    second = Client().get("/results/", HTTP_HOST="abcdefghijklmnop.onion").content.decode()
+    assert "http://clear.example/" in first and "onion" not in first
+    assert "http://abcdefghijklmnop.onion/" in second and "clear.example" not in second
+    assert "__ORIGIN__" not in second
