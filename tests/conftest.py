@@ -2,6 +2,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.utils import translation
 from psycopg import sql
 
 # The role the application's own processes (Celery workers, gunicorn) connect as in the tests;
@@ -47,6 +48,9 @@ def _clear_cache():
 
     cache.clear()
     responses._local.clear()  # the per-process copies of cached responses
+    # A request in another language leaves that language active in this thread (LocaleMiddleware
+    # activates, nothing deactivates): each test starts in the default one.
+    translation.activate(settings.LANGUAGE_CODE)
     yield
 
 
