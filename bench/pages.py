@@ -238,10 +238,15 @@ def measure_pages(base_url, credentials, n=30, worker_pids=()):
     add("admin index", "/admin/", coordinator)
     for model in ADMIN_MODELS:
         add(f"admin {model}", f"/admin/{model}/", coordinator)
-    add("admin tallying/ledgerentry filtered by poll", f"/admin/tallying/ledgerentry/?poll__id__exact={deep['id']}",
-        coordinator)
-    add("admin tallying/ledgerentry last page (OFFSET)",
-        f"/admin/tallying/ledgerentry/?p={sum(p['ballots'] for p in polls) // 100 - 1}", coordinator)
+    # The ledger's middle and last pages (by key, not OFFSET: tallying/admin.py), all polls and one.
+    ledger_pages = -(-sum(p["ballots"] for p in polls) // 100)
+    add("admin tallying/ledgerentry middle page", f"/admin/tallying/ledgerentry/?p={max(1, ledger_pages // 2)}", coordinator)
+    add("admin tallying/ledgerentry last page", f"/admin/tallying/ledgerentry/?p={ledger_pages}", coordinator)
+    by_poll = f"/admin/tallying/ledgerentry/?poll__id__exact={deep['id']}"
+    add("admin tallying/ledgerentry filtered by poll", by_poll, coordinator)
+    deep_pages = -(-deep["ballots"] // 100)
+    add("admin tallying/ledgerentry filtered by poll, middle page", f"{by_poll}&p={max(1, deep_pages // 2)}", coordinator)
+    add("admin tallying/ledgerentry filtered by poll, last page", f"{by_poll}&p={deep_pages}", coordinator)
     return rows
 
 
