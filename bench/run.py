@@ -349,6 +349,8 @@ def main():
     parser.add_argument("--seal-ballots", type=int, default=1_000_000, help="sealed one batch at a time")
     parser.add_argument("--seal-fill", type=int, default=10_000_000, help="ledger filled by SQL for the last batch")
     parser.add_argument("--latency-samples", type=int, default=15)
+    parser.add_argument("--pages-scale", type=float, default=1.0,
+                        help="build_scale_dataset --scale for the page latencies (bench/pages.py); 0 skips them")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip the py-spy profiles (bench/profiles/) taken after the measurements")
     args = parser.parse_args()
@@ -419,6 +421,19 @@ def main():
         *((f"10,000 batch at {sealed:,} sealed vs at 0", f"{ms:.0f} ms vs {seal['empty_ms']:.0f} ms", "–",
            f"{ms / seal['empty_ms']:.2f}", "≤ 1.2 (at 10 M sealed)") for sealed, ms in seal["points"]),
     ]
+    pages_table = ""
+    if args.pages_scale > 0:
+        print(f"measuring: every page on the scale data set (bench/pages.py --scale {args.pages_scale}) ...", flush=True)
+        pages = subprocess.run([str(VENV_BIN / "python"), "bench/pages.py", "--scale", str(args.pages_scale),
+                                "--out", str(VAR / "pages.md")], cwd=ROOT, check=True, capture_output=True,
+                               text=True).stdout
+        print(pages, end="")
+        over, total = re.search(r"(\d+) of (\d+) over \d+ ms at p95", pages).groups()
+        build_s = re.search(r"build_scale_dataset --scale \S+: (\d+) s", pages)
+        rows.append((f"pages on the scale data set (×{args.pages_scale:g}: 1 M ballots, 2 M codes at ×1)",
+                     f"{int(total) - int(over)} of {total} pages and endpoints ≤ 300 ms at p95"
+                     + (f"; built in {build_s.group(1)} s" if build_s else ""), "–", "–", "all ≤ 300 ms"))
+        pages_table = "\n\n## Every page on the scale data set (bench/pages.py)\n\n" + (VAR / "pages.md").read_text()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.md"],
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -432,7 +447,7 @@ def main():
         "generator runs on the same cores. Ratios within one run are what count (bench/README.md).\n\n"
         f"{os.environ.get('BENCH_NOTE', '')}{chr(10) * 2 if os.environ.get('BENCH_NOTE') else ''}"
     )
-    text = header + table(rows) + "\n"
+    text = header + table(rows) + "\n" + pages_table
     print("\n" + text)
     (BENCH / "results.md").write_text(text)
 
