@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect
-from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import Resolver404, resolve
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
@@ -212,13 +211,12 @@ class CachedReadMiddleware:
     made a cached read far cheaper. It sits below the security, HTTPS, CSP and metrics
     middleware, so the response carries their headers and is counted under its view. What the
     skipped middleware would add is added here: the language negotiated as LocaleMiddleware
-    does, the visitor's CSRF cookie by Django's own CsrfViewMiddleware (a page's form carries
-    the token), X-Frame-Options. tests/test_cached_reads.py compares the headers with those of
-    the same answer built through the whole chain. A miss, or anything else, goes down the chain."""
+    does, X-Frame-Options, Content-Length. (A cached page carries no CSRF token: see
+    tallying/responses.py.) tests/test_cached_reads.py compares the headers with those of the
+    same answer built through the whole chain. A miss, or anything else, goes down the chain."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request):
         from tallying import api, responses
@@ -236,15 +234,11 @@ class CachedReadMiddleware:
             request.resolver_match = match
             response = responses.serve(request, entry, f"public, max-age={api.TALLY_MAX_AGE}")
             return self._as_after_the_chain(response, translation.get_language_from_request(request))
-        if not getattr(match.func, "serves_cached_page", False):
-            return self.get_response(request)
-        self.csrf.process_request(request)  # the visitor's CSRF cookie, for the page's token
         early = responses.early_page(request, match)
         if early is None:
             return self.get_response(request)
         request.resolver_match = match
         response, language = early
-        response = self.csrf.process_response(request, response)
         return self._as_after_the_chain(response, language)
 
     @staticmethod

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from . import views
 
@@ -10,7 +12,10 @@ handler500 = "referendum.views.server_error"
 urlpatterns = [
     path("", include("ballots.urls")),
     path("", include("tallying.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switch on every page carries no CSRF token: all a forged request could do is
+    # switch someone's interface language, and without a token the public pages set no cookie
+    # and are the same for every visitor (cached whole, tallying/responses.py).
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -7,31 +7,28 @@ either: the live "received" figure is at most RESPONSE_SECONDS + LOCAL_SECONDS o
 queries.RECEIVED_CACHE_SECONDS, 2 s in all), and a
 publication shows in every process within LOCAL_SECONDS (at once in the process that published).
 
-Pages carry one thing that is per visitor, the CSRF token of the language switch: it is stored as
-a placeholder and filled in for each request. Visitors with a session or pending messages (the
+A cached page is the same for every visitor in a language: the language switch needs no CSRF
+token, so a public page sets no cookie; a page that does carry a token is never cached. Its
+absolute links (og:url, og:image) are stored with a placeholder for the host the visitor asked for
+(our clearnet name or our onion service). Visitors with a session or pending messages (the
 organizers) always get a fresh render, and so do URLs with a query string.
 """
 
 import hashlib
-import re
 import time
 from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.translation import get_language
 
 RESPONSE_SECONDS = 1.0
 LOCAL_SECONDS = 0.5
 _local = {}  # key -> (entry, monotonic time it was read); this process only
-CSRF_PLACEHOLDER = b"__CSRF_TOKEN__"
-# Absolute links (og:url, og:image) name the host the visitor asked for (our clearnet name or
-# our onion service): stored as a placeholder, filled in for each request like the CSRF token.
 ORIGIN_PLACEHOLDER = b"__ORIGIN__"
-CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+CSRF_INPUT = b'name="csrfmiddlewaretoken"'
 
 
 def tally_key(poll_id):
@@ -94,8 +91,6 @@ def serve(request, entry, cache_control):
         response = HttpResponse(status=304)
     else:
         body = entry["body"]
-        if entry.get("csrf"):
-            body = body.replace(CSRF_PLACEHOLDER, get_token(request).encode())
         if entry.get("origin"):
             body = body.replace(ORIGIN_PLACEHOLDER, _origin(request))
         response = HttpResponse(body, content_type=entry["content_type"])
@@ -142,12 +137,11 @@ def cached_page(view):
         if entry is not None:
             return serve(request, entry, "no-cache")
         response = view(request, *args, **kwargs)
-        if response.status_code != 200 or response.streaming:
-            return response
-        stored, tokens = CSRF_INPUT.subn(rb"\1" + CSRF_PLACEHOLDER + rb"\2", response.content)
+        if response.status_code != 200 or response.streaming or CSRF_INPUT in response.content:
+            return response  # a visitor's CSRF token must never reach another visitor
         origin = _origin(request)
-        entry = entry_for(stored.replace(origin, ORIGIN_PLACEHOLDER), response["Content-Type"], weak=True)
-        entry["csrf"], entry["origin"] = bool(tokens), origin in stored
+        entry = entry_for(response.content.replace(origin, ORIGIN_PLACEHOLDER), response["Content-Type"], weak=True)
+        entry["origin"] = origin in response.content
         cache_set(key, entry)
         response["ETag"] = entry["etag"]
         response["Cache-Control"] = "no-cache"
