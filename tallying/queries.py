@@ -1,5 +1,8 @@
 """Read paths for the observer pages and the API: tallies (cached), snapshots."""
 
+import contextvars
+from contextlib import contextmanager
+
 from django.conf import settings
 from django.core.cache import cache
 
@@ -73,9 +76,32 @@ def sealed_tally(poll_id):
     return tally
 
 
+_one_per_poll = contextvars.ContextVar("tally_for_poll memo", default=None)
+
+
+@contextmanager
+def one_tally_per_poll():
+    """Within it, tally_for_poll reads each poll once (a results page shows a poll's tally in its
+    card, its preview text and its preview image's version: three reads, one moment)."""
+    token = _one_per_poll.set({})
+    try:
+        yield
+    finally:
+        _one_per_poll.reset(token)
+
+
 def tally_for_poll(poll):
     """The public tally of a poll: cached counts and head (database when the cache is down or
     empty), merged with the poll's current state and answers."""
+    memo = _one_per_poll.get()
+    if memo is not None:
+        if poll.id not in memo:
+            memo[poll.id] = _tally_for_poll(poll)
+        return memo[poll.id]
+    return _tally_for_poll(poll)
+
+
+def _tally_for_poll(poll):
     sealed = cache.get(tally_cache_key(poll.id))
     if sealed is None:
         sealed = sealed_tally(poll.id)

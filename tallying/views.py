@@ -81,6 +81,11 @@ def _preview(request, title, description, image_url, polls):
 @require_GET
 @responses.cached_page
 def results(request):
+    with queries.one_tally_per_poll():
+        return _results(request)
+
+
+def _results(request):
     now = timezone.now()
     polls = list(public_polls())
     cards = [_card(poll, now) for poll in polls]
@@ -99,6 +104,11 @@ def _region_polls(slug):
 @require_GET
 @responses.cached_page
 def region_results(request, slug):
+    with queries.one_tally_per_poll():
+        return _region_results(request, slug)
+
+
+def _region_results(request, slug):
     now = timezone.now()
     polls = _region_polls(slug)
     if not polls:

@@ -46,8 +46,9 @@ PUBLIC_GET = [
     ("/polls/{poll}/", 4),
     # One card per poll, each from the cached tally, its latest signed statement, the received
     # figure and the turnout series (built once per publication: tallying/responses.py).
+    # Each poll's tally is read once per page (card, preview text and image version share it).
     ("/results/", 2 + 7 * len(REGIONS)),
-    ("/results/siberia/", 18),
+    ("/results/siberia/", 2 + 7),
     ("/ledger/{poll}/", 4),
     ("/verify/", 0),
     ("/audit/", 3),
