@@ -228,7 +228,7 @@ class CachedReadMiddleware:
         except Resolver404:
             return self.get_response(request)
         if match.url_name == "api-tally":
-            entry = responses.cache_get(responses.tally_key(match.kwargs["poll_id"]))
+            entry = responses.cache_get(responses.tally_key(match.kwargs["poll_id"]), rebuild=False)
             if entry is None:
                 return self.get_response(request)
             request.resolver_match = match

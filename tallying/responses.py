@@ -1,7 +1,8 @@
 """Whole responses of the tally API and the results pages, served from the cache (Redis).
 
 Each is built once per publication (the key is dropped when one is published) and at most every
-RESPONSE_SECONDS otherwise; a cache hit runs no SQL. A matching If-None-Match gets a 304. Each
+RESPONSE_SECONDS otherwise, by one process at a time (the others serve the stale entry meanwhile);
+a cache hit runs no SQL. A matching If-None-Match gets a 304. Each
 process also keeps what it read from Redis for LOCAL_SECONDS, so most hits cost no round trip
 either: the live "received" figure is at most RESPONSE_SECONDS + LOCAL_SECONDS old (plus
 queries.RECEIVED_CACHE_SECONDS, 2 s in all), and a
@@ -48,7 +49,20 @@ def keys_of_publication(poll_id, region_slugs):
     return keys
 
 
-def cache_get(key):
+# How long past its RESPONSE_SECONDS an entry may still be served while one process rebuilds it
+# (all the others serve the stale one meanwhile, instead of every worker rebuilding at once).
+STALE_SECONDS = 5
+
+
+def _rebuild_lock(key):
+    return f"{key}:rebuilding"
+
+
+def cache_get(key, rebuild=True):
+    """The entry, if fresh; a stale one while another process rebuilds it; else None, and then the
+    caller builds it (it holds the rebuild lock, or there was nothing to serve). With
+    rebuild=False (the early middleware, which cannot build) a stale entry nobody rebuilds is None,
+    and the lock is left to the view."""
     held = _local.get(key)
     now = time.monotonic()
     if held is not None and now - held[1] < LOCAL_SECONDS:
@@ -56,13 +70,21 @@ def cache_get(key):
     entry = cache.get(key)
     if entry is None:
         _local.pop(key, None)
-    else:
-        _local[key] = (entry, now)
+        return None
+    if time.time() >= entry.get("fresh_until", 0):
+        if not rebuild:
+            if cache.get(_rebuild_lock(key)) is None:
+                return None
+        elif cache.add(_rebuild_lock(key), 1, timeout=STALE_SECONDS):
+            return None  # stale, and this process rebuilds it
+    _local[key] = (entry, now)
     return entry
 
 
 def cache_set(key, entry):
-    cache.set(key, entry, timeout=RESPONSE_SECONDS)
+    entry["fresh_until"] = time.time() + RESPONSE_SECONDS
+    cache.set(key, entry, timeout=RESPONSE_SECONDS + STALE_SECONDS)
+    cache.delete(_rebuild_lock(key))
     _local[key] = (entry, time.monotonic())
 
 
@@ -159,7 +181,7 @@ def early_page(request, match):
     from django.utils import translation
 
     language = translation.get_language_from_request(request)
-    entry = cache_get(page_key(request.path, language))
+    entry = cache_get(page_key(request.path, language), rebuild=False)
     if entry is None:
         return None
     with translation.override(language):

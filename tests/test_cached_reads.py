@@ -178,3 +178,27 @@ def test_a_cached_page_names_the_host_each_visitor_asked_for(poll, settings):
     assert "http://clear.example/" in first and "onion" not in first
     assert "http://abcdefghijklmnop.onion/" in second and "clear.example" not in second
     assert "__ORIGIN__" not in second
+
+
+def test_a_stale_response_is_rebuilt_by_one_process_while_the_others_serve_it(poll, django_assert_num_queries):
+    """Past RESPONSE_SECONDS the first reader takes the rebuild lock and builds; a reader in another
+    process meanwhile gets the stale copy without SQL, instead of building it too."""
+    first = tally(Client(), poll)
+    key = responses.tally_key(poll.id)
+    entry = responses.cache_get(key)
+    entry["fresh_until"] = time.time() - 1  # as it is RESPONSE_SECONDS later
+    from django.core.cache import cache
+    cache.set(key, entry, timeout=30)
+    responses._local.clear()
+    assert responses.cache_get(key) is None  # this reader rebuilds: it holds the lock now
+    responses._local.clear()  # another process
+    with django_assert_num_queries(0):
+        stale = tally(Client(), poll)
+    assert stale.content == first.content
+    # The rebuilder stores the new entry and lets the lock go.
+    responses._local.clear()
+    cache.delete(responses._rebuild_lock(key))
+    cache.set(key, entry, timeout=30)
+    rebuilt = tally(Client(), poll)
+    assert rebuilt.status_code == 200 and cache.get(responses._rebuild_lock(key)) is None
+    assert cache.get(key)["fresh_until"] > time.time()
