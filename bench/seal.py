@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,18 +71,43 @@ def fresh_poll():
     return poll
 
 
-def timed_batches(poll, repeats):
-    """Insert one batch of fresh ballots and time its sealing, `repeats` times."""
+def timed_batches(poll, repeats, statements=None):
+    """Insert one batch of fresh ballots and time its sealing, `repeats` times. `statements`, a
+    Counter, receives the seconds spent in each SQL statement of the sealing (by its first words)."""
+    from django.db import connection
+
     from tallying.services import seal_poll
     from tests.sealing import insert_ballots
+
+    def timer(execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements[" ".join(sql.split())[:90]] += time.perf_counter() - start
 
     times = []
     for _ in range(repeats):
         insert_ballots(poll, BATCH)
         start = time.perf_counter()
-        assert seal_poll(poll.id, batch_size=BATCH) == BATCH
+        if statements is None:
+            assert seal_poll(poll.id, batch_size=BATCH) == BATCH
+        else:
+            with connection.execute_wrapper(timer):
+                assert seal_poll(poll.id, batch_size=BATCH) == BATCH
         times.append(time.perf_counter() - start)
     return times
+
+
+def breakdown(title, statements, times, repeats):
+    """Where one batch's time goes: per SQL statement (ms per batch), the rest is Python and COPY."""
+    lines = [f"## {title}: median {statistics.median(times) * 1000:.0f} ms per 10,000-ballot batch", ""]
+    for sql, seconds in statements.most_common(12):
+        lines.append(f"{seconds / repeats * 1000:8.1f} ms  {sql}")
+    rest = statistics.mean(times) - sum(statements.values()) / repeats
+    lines.append(f"{rest * 1000:8.1f} ms  everything else: COPY of the entries into the ledger, the commit, "
+                 "shuffling and chaining in Python, signing")
+    return "\n".join(lines) + "\n"
 
 
 FILL_CHUNK = 1_000_000
@@ -143,7 +169,10 @@ def main():
     poll = fresh_poll()
     print(f"poll {poll.id}: one batch = {BATCH:,} ballots, {REPEATS} runs per measurement")
 
-    empty = timed_batches(poll, REPEATS)
+    profiles = []
+    statements = Counter()
+    empty = timed_batches(poll, REPEATS, statements)
+    profiles.append(breakdown("empty ledger", statements, empty, REPEATS))
     print(f"batch time with {0:>9,} already sealed: median {statistics.median(empty) * 1000:7.1f} ms")
 
     from tests.sealing import insert_ballots
@@ -163,8 +192,10 @@ def main():
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE tallying_ledgerentry")
 
-    full = timed_batches(poll, REPEATS)
+    statements = Counter()
+    full = timed_batches(poll, REPEATS, statements)
     already = sealed + REPEATS * BATCH
+    profiles.append(breakdown(f"{already:,} sealed", statements, full, REPEATS))
     print(f"batch time with {already:>9,} already sealed: median {statistics.median(full) * 1000:7.1f} ms")
     print(f"ratio (full / empty ledger): {statistics.median(full) / statistics.median(empty):.2f}")
 
@@ -172,10 +203,16 @@ def main():
         start = time.perf_counter()
         filled = fill_ledger(poll, args.fill)
         print(f"filled {filled:,} more sealed entries and used codes by SQL in {time.perf_counter() - start:.0f} s")
-        filled_times = timed_batches(poll, REPEATS)
+        statements = Counter()
+        filled_times = timed_batches(poll, REPEATS, statements)
         at = args.fill + REPEATS * BATCH
+        profiles.append(breakdown(f"{at:,} sealed", statements, filled_times, REPEATS))
         print(f"batch time with {at:>9,} already sealed: median {statistics.median(filled_times) * 1000:7.1f} ms")
         print(f"ratio (filled / empty ledger): {statistics.median(filled_times) / statistics.median(empty):.2f}")
+    text = "# Sealing: where a batch's time goes (bench/seal.py)\n\n" + "\n".join(profiles)
+    print(text)
+    (ROOT / "bench" / "profiles").mkdir(exist_ok=True)
+    (ROOT / "bench" / "profiles" / "seal.txt").write_text(text)
 
 
 if __name__ == "__main__":
