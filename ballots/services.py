@@ -75,16 +75,20 @@ def _option_id(option_id):
         raise BadOption() from None
 
 
-def _poll_window(poll_id):
-    """(state, started, not_ended) of a poll by the database clock. (What keeps a cast from
-    racing a close is the poll's cast lock: _cast_in_three_statements.)"""
+def _poll_window(poll_id, lock):
+    """(state, started, not_ended) of a poll by the database clock; FOR SHARE when lock.
+
+    The share lock makes close/pause (which update the row) wait for casts in flight, and casts
+    that start after them see the new state: no ballot is accepted after a close commits.
+    """
     if connection.vendor == "postgresql":
+        sql = (
+            "SELECT state, opens_at <= statement_timestamp(), statement_timestamp() < closes_at"
+            " FROM ballots_poll WHERE id = %s"
+            + (" FOR SHARE" if lock else "")
+        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT state, opens_at <= statement_timestamp(), statement_timestamp() < closes_at"
-                " FROM ballots_poll WHERE id = %s",
-                [poll_id],
-            )
+            cursor.execute(sql, [poll_id])
             return cursor.fetchone()
     # Embedded mode (SQLite): one writer at a time, the application clock.
     poll = Poll.objects.filter(pk=poll_id).values("state", "opens_at", "closes_at").first()
@@ -94,8 +98,8 @@ def _poll_window(poll_id):
     return poll["state"], poll["opens_at"] <= now, now < poll["closes_at"]
 
 
-def _check_poll_accepts(poll_id):
-    _check_accepting(_poll_window(poll_id))
+def _check_poll_accepts(poll_id, lock):
+    _check_accepting(_poll_window(poll_id, lock))
 
 
 def _check_accepting(row):
@@ -144,7 +148,7 @@ def check_ballot(poll_id, code, option_id, poll=None):
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
     if connection.vendor != "postgresql":
-        _check_poll_accepts(poll_id)
+        _check_poll_accepts(poll_id, lock=False)
         option = _check_option(poll_id, option_id)
         _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
         return CheckedBallot(poll=poll or Poll.objects.select_related("region").get(pk=poll_id), option=option)
@@ -192,8 +196,8 @@ def cast_ballot(poll_id, code, option_id):
         _cast_in_three_statements(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
         return tracker
     with transaction.atomic():
-        # Embedded mode (SQLite): one writer at a time, so no close can interleave.
-        _check_poll_accepts(poll_id)
+        # Lock order: poll (shared), then credential (exclusive). close_poll locks only the poll.
+        _check_poll_accepts(poll_id, lock=True)
         option = _check_option(poll_id, option_id)
         credential = (
             Credential.objects.select_for_update(of=("self",))
@@ -210,48 +214,30 @@ def cast_ballot(poll_id, code, option_id):
     return tracker
 
 
-# pg_advisory_xact_lock[_shared](CAST_LOCK_NAMESPACE, poll id): casts hold it shared, every change
-# of a poll's state or window exclusively (_locked_poll), so a change waits for the casts in
-# flight and the casts after it see it. A lock in memory, where FOR SHARE on the poll's row wrote
-# a new multixact into that one row for every cast (a third of the row's throughput at 16
-# connections, measured with pgbench).
-CAST_LOCK_NAMESPACE = 0xCA57
-
-
 def _cast_in_three_statements(poll_id, code_hash, option_id, tracker_hash):
     """cast_ballot on PostgreSQL: as many round trips as the bare transaction (lock the credential,
-    insert, mark used), with every check kept.
-
-    1. The poll's cast lock (shared), its window and the option, read in one statement: most
-       refusals end here.
-    2. The credential is marked used only if it is this poll's, unused and not revoked, and the
-       poll accepts ballots. This statement's snapshot is taken after the lock was granted, so a
-       close that committed before then is seen; one that did not waits for this transaction. A
-       concurrent cast of the same code waits for the row, then finds it used. Only a refusal
-       reads the poll and the credential again, to say why.
-    3. The ballot goes into the inbox."""
+    insert, mark used), with every check kept. The poll's window and the option are read in one
+    statement (the poll FOR SHARE, as before); the credential is locked by the UPDATE that marks it
+    used, only if it is this poll's, unused and not revoked (a concurrent cast of the same code
+    waits for the row, then finds it used); only a refusal reads the credential again, to say why."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,"
-            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id),"
-            " pg_advisory_xact_lock_shared(%s, p.id::integer) IS NULL"
-            " FROM ballots_poll p WHERE p.id = %s",
-            [option_id, CAST_LOCK_NAMESPACE, poll_id],
+            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id)"
+            " FROM ballots_poll p WHERE p.id = %s FOR SHARE OF p",
+            [option_id, poll_id],
         )
         row = cursor.fetchone()
         _check_accepting(row[:3] if row else None)
         if not row[3]:
             raise BadOption()
         cursor.execute(
-            "UPDATE ballots_credential c SET used = true FROM ballots_codebatch b, ballots_poll p"
+            "UPDATE ballots_credential c SET used = true FROM ballots_codebatch b"
             " WHERE c.code_hash = %s AND c.poll_id = %s AND NOT c.used AND b.id = c.batch_id AND b.revoked_at IS NULL"
-            " AND p.id = c.poll_id AND p.state = ANY(%s)"
-            " AND p.opens_at <= statement_timestamp() AND statement_timestamp() < p.closes_at"
             " RETURNING c.id",
-            [code_hash, poll_id, [str(state) for state in Poll.ACCEPTING]],
+            [code_hash, poll_id],
         )
         if cursor.fetchone() is None:
-            _check_poll_accepts(poll_id)  # closed or paused since statement 1
             _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
             raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
         # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
@@ -319,11 +305,7 @@ def write_codes_csv(issued, path):
 
 
 def _locked_poll(poll_id):
-    """The poll's row FOR UPDATE, after its cast lock (exclusive): casts in flight finish first,
-    later ones see the change (_cast_in_three_statements)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s::integer)", [CAST_LOCK_NAMESPACE, _poll_id(poll_id)])
+    # FOR UPDATE waits for casts in flight (they hold FOR SHARE on the poll row).
     poll = Poll.objects.select_for_update().filter(pk=poll_id).first()
     if poll is None:
         raise PollNotFound()
