@@ -80,6 +80,8 @@ def count_cast(outcome):
 
 
 def view_label(request):
+    if getattr(request, "view_label", None):  # set where a response leaves before URL resolution
+        return request.view_label
     match = getattr(request, "resolver_match", None)
     if match is not None and match.view_name:
         return match.view_name

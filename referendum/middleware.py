@@ -218,22 +218,28 @@ class CachedReadMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
+    # The tally API's route (tallying/urls.py), matched without resolving every URL.
+    TALLY_PATH = re.compile(r"/api/v1/polls/([0-9]+)/tally")
+
     def __call__(self, request):
         from tallying import api, responses
 
         if request.method != "GET":
             return self.get_response(request)
+        tally = self.TALLY_PATH.fullmatch(request.path_info)
+        if tally is not None:
+            entry = responses.cache_get(responses.tally_key(int(tally[1])), rebuild=False)
+            if entry is None:
+                return self.get_response(request)
+            request.view_label = "api-tally"  # what the metrics count it under (its URL name)
+            response = responses.serve(request, entry, f"public, max-age={api.TALLY_MAX_AGE}")
+            return self._as_after_the_chain(response, translation.get_language_from_request(request))
+        if not request.path_info.startswith("/results/"):
+            return self.get_response(request)
         try:
             match = resolve(request.path_info)
         except Resolver404:
             return self.get_response(request)
-        if match.url_name == "api-tally":
-            entry = responses.cache_get(responses.tally_key(match.kwargs["poll_id"]), rebuild=False)
-            if entry is None:
-                return self.get_response(request)
-            request.resolver_match = match
-            response = responses.serve(request, entry, f"public, max-age={api.TALLY_MAX_AGE}")
-            return self._as_after_the_chain(response, translation.get_language_from_request(request))
         early = responses.early_page(request, match)
         if early is None:
             return self.get_response(request)

@@ -202,3 +202,16 @@ def test_a_stale_response_is_rebuilt_by_one_process_while_the_others_serve_it(po
     rebuilt = tally(Client(), poll)
     assert rebuilt.status_code == 200 and cache.get(responses._rebuild_lock(key)) is None
     assert cache.get(key)["fresh_until"] > time.time()
+
+
+def test_the_early_tally_route_is_the_url_confs():
+    from django.urls import resolve, reverse
+
+    from referendum.middleware import CachedReadMiddleware
+
+    for poll_id in (1, 42, 9_999_999):
+        path = reverse("api-tally", args=[poll_id])
+        assert CachedReadMiddleware.TALLY_PATH.fullmatch(path)[1] == str(poll_id)
+        assert resolve(path).url_name == "api-tally"
+    for other in ("/api/v1/polls/1/tally/", "/api/v1/polls/x/tally", "/api/v1/polls/1/snapshots"):
+        assert CachedReadMiddleware.TALLY_PATH.fullmatch(other) is None
