@@ -42,7 +42,7 @@ def _frames(stack):
     return frames
 
 
-def summarize(folded_text, title, top=30):
+def summarize(folded_text, title, top=60):
     """Inclusive and self shares of the busy samples, per function (file), from folded stacks."""
     inclusive, own, busy, idle = Counter(), Counter(), 0, 0
     for line in folded_text.splitlines():
