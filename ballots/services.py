@@ -193,7 +193,7 @@ def cast_ballot(poll_id, code, option_id):
     option_id = _option_id(option_id)
     tracker = codes.new_tracker()
     if connection.vendor == "postgresql":
-        _cast_in_three_statements(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
+        _cast_in_one_statement(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
         return tracker
     with transaction.atomic():
         # Lock order: poll (shared), then credential (exclusive). close_poll locks only the poll.
@@ -214,37 +214,49 @@ def cast_ballot(poll_id, code, option_id):
     return tracker
 
 
-def _cast_in_three_statements(poll_id, code_hash, option_id, tracker_hash):
-    """cast_ballot on PostgreSQL: as many round trips as the bare transaction (lock the credential,
-    insert, mark used), with every check kept. The poll's window and the option are read in one
-    statement (the poll FOR SHARE, as before); the credential is locked by the UPDATE that marks it
-    used, only if it is this poll's, unused and not revoked (a concurrent cast of the same code
-    waits for the row, then finds it used); only a refusal reads the credential again, to say why."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,"
-            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id)"
-            " FROM ballots_poll p WHERE p.id = %s FOR SHARE OF p",
-            [option_id, poll_id],
-        )
+_CAST = """
+WITH p AS (
+    SELECT p.state = ANY(%(accepting)s) AND p.opens_at <= statement_timestamp()
+               AND statement_timestamp() < p.closes_at AS accepts,
+           p.state, p.opens_at <= statement_timestamp() AS started, statement_timestamp() < p.closes_at AS not_ended,
+           EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %(option)s AND o.poll_id = p.id) AS option_ok
+    FROM ballots_poll p WHERE p.id = %(poll)s FOR SHARE OF p
+), c AS (
+    UPDATE ballots_credential c SET used = true FROM ballots_codebatch b, p
+    WHERE c.code_hash = %(code_hash)s AND c.poll_id = %(poll)s AND NOT c.used
+      AND b.id = c.batch_id AND b.revoked_at IS NULL AND p.accepts AND p.option_ok
+    RETURNING c.id
+), i AS (
+    INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)
+    SELECT %(id)s, %(poll)s, %(option)s, %(tracker_hash)s FROM c
+    RETURNING 1
+)
+SELECT p.state, p.started, p.not_ended, p.option_ok, (SELECT count(*) FROM i) FROM p
+"""
+
+
+def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
+    """cast_ballot on PostgreSQL: one statement, so one round trip and its own transaction (the
+    bare transaction takes five: BEGIN, lock, insert, mark used, COMMIT), with every check kept.
+
+    The poll's row is read FOR SHARE (a close waits for the casts in flight; a cast that waited
+    for a close reads the row as the close left it). The credential is marked used only if it is
+    this poll's, unused and not revoked, the answer is the poll's and the poll accepts ballots (a
+    concurrent cast of the same code waits for the row, then finds it used); the ballot goes into
+    the inbox only with a credential marked. The statement's result says which check failed; only
+    a refusal of the code reads the credential again, to say why."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CAST, {
+            "accepting": [str(state) for state in Poll.ACCEPTING], "option": option_id, "poll": poll_id,
+            "code_hash": code_hash, "id": uuid.uuid4(), "tracker_hash": tracker_hash,
+        })
         row = cursor.fetchone()
-        _check_accepting(row[:3] if row else None)
-        if not row[3]:
-            raise BadOption()
-        cursor.execute(
-            "UPDATE ballots_credential c SET used = true FROM ballots_codebatch b"
-            " WHERE c.code_hash = %s AND c.poll_id = %s AND NOT c.used AND b.id = c.batch_id AND b.revoked_at IS NULL"
-            " RETURNING c.id",
-            [code_hash, poll_id],
-        )
-        if cursor.fetchone() is None:
-            _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
-            raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
-        # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
-        cursor.execute(
-            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
-            [uuid.uuid4(), poll_id, option_id, tracker_hash],
-        )
+    _check_accepting(row[:3] if row else None)
+    if not row[3]:
+        raise BadOption()
+    if row[4] != 1:
+        _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
+        raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
 
 
 CODE_INSERT_CHUNK = 5000

@@ -61,3 +61,39 @@ def test_no_ballot_is_accepted_after_close():
     for per_thread in outcomes:
         if "closed" in per_thread:
             assert "accepted" not in per_thread[per_thread.index("closed") :]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cast_that_waited_for_a_close_is_refused_and_keeps_its_code():
+    """The cast waits for the poll's row while a close holds it; once the close commits, the cast
+    reads the row as the close left it: refused, its code not consumed, nothing in the inbox."""
+    import psycopg
+    from django.conf import settings
+
+    poll = make_poll()
+    (code,) = make_codes(poll, 1)
+    db = settings.DATABASES["default"]
+    closer = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+                             password=db["PASSWORD"] or None)
+    outcome = []
+
+    def cast():
+        try:
+            services.cast_ballot(poll.id, code, poll.options.first().id)
+            outcome.append("accepted")
+        except PollClosed:
+            outcome.append("closed")
+        finally:
+            connections.close_all()
+
+    with closer.transaction():
+        closer.execute("SELECT 1 FROM ballots_poll WHERE id = %s FOR UPDATE", [poll.id])
+        caster = threading.Thread(target=cast)
+        caster.start()
+        time.sleep(0.5)  # the cast is now waiting for the row
+        assert caster.is_alive() and outcome == []
+        closer.execute("UPDATE ballots_poll SET state = 'closed' WHERE id = %s", [poll.id])
+    caster.join(timeout=30)
+    closer.close()
+    assert outcome == ["closed"]
+    assert not Credential.objects.get(poll=poll).used and not InboxBallot.objects.filter(poll=poll).exists()
