@@ -68,11 +68,18 @@ def _normalized_code(code):
         raise MalformedCode() from None
 
 
+# Ids are PostgreSQL bigints: a larger number names nothing (and would not fit in the statement).
+MAX_ID = 2**63 - 1
+
+
 def _option_id(option_id):
     try:
-        return int(option_id)
+        option_id = int(option_id)
     except (TypeError, ValueError):
         raise BadOption() from None
+    if not 0 < option_id <= MAX_ID:
+        raise BadOption()
+    return option_id
 
 
 def _poll_window(poll_id, lock):
@@ -134,9 +141,12 @@ def _check_credential(credential, poll_id):
 
 def _poll_id(poll_id):
     try:
-        return int(poll_id)
+        poll_id = int(poll_id)
     except (TypeError, ValueError):
         raise PollNotFound() from None
+    if not 0 < poll_id <= MAX_ID:
+        raise PollNotFound()
+    return poll_id
 
 
 def check_ballot(poll_id, code, option_id, poll=None):

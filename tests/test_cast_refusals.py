@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone, translation
 
-from ballots import codes
+from ballots import codes, services
 from ballots.errors import CodeUnknown
 from ballots.models import Credential, InboxBallot, Poll
 from tests.factories import make_codes, make_poll, make_region
@@ -163,10 +163,22 @@ def test_poll_not_accepting(world, channel, change, status, error, message):
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_poll_that_does_not_exist(world, channel):
+@pytest.mark.parametrize("poll_id", [987654, 2**63, 2**64 + 1])  # beyond a bigint (schemathesis found 2**63)
+def test_poll_that_does_not_exist(world, channel, poll_id):
     code = world["codes"][0]
-    response = submit(channel, 987654, code, world["siberia"].options.first().id, world)
+    response = submit(channel, poll_id, code, world["siberia"].options.first().id, world)
     assert_refused(response, channel, 404, "poll_not_found", "no such referendum")
+    assert credential_of(code).used is False
+
+
+def test_service_refuses_ids_beyond_a_bigint(world):
+    from ballots.errors import BadOption, PollNotFound
+
+    poll, code = world["siberia"], world["codes"][0]
+    with pytest.raises(PollNotFound):
+        services.cast_ballot(2**63, code, poll.options.first().id)
+    with pytest.raises(BadOption):
+        services.cast_ballot(poll.id, code, 2**63)
     assert credential_of(code).used is False
 
 
