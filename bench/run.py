@@ -435,7 +435,7 @@ def main():
                      + (f"; built in {build_s.group(1)} s" if build_s else ""), "–", "–", "all ≤ 300 ms"))
         pages_table = "\n\n## Every page on the scale data set (bench/pages.py)\n\n" + (VAR / "pages.md").read_text()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.md"],
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.md", ":!bench/profiles"],
                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
     load = os.getloadavg()
     header = (
