@@ -82,22 +82,10 @@ def _option_id(option_id):
     return option_id
 
 
-def _poll_window(poll_id, lock):
-    """(state, started, not_ended) of a poll by the database clock; FOR SHARE when lock.
-
-    The share lock makes close/pause (which update the row) wait for casts in flight, and casts
-    that start after them see the new state: no ballot is accepted after a close commits.
-    """
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT state, opens_at <= statement_timestamp(), statement_timestamp() < closes_at"
-            " FROM ballots_poll WHERE id = %s"
-            + (" FOR SHARE" if lock else "")
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [poll_id])
-            return cursor.fetchone()
-    # Embedded mode (SQLite): one writer at a time, the application clock.
+def _poll_window(poll_id):
+    """(state, started, not_ended) of a poll by the application clock, in embedded mode (SQLite:
+    one writer at a time, so no lock). On PostgreSQL the cast and the check read the window in
+    their own statement (_CAST, check_ballot), by the database clock."""
     poll = Poll.objects.filter(pk=poll_id).values("state", "opens_at", "closes_at").first()
     if poll is None:
         return None
@@ -105,8 +93,8 @@ def _poll_window(poll_id, lock):
     return poll["state"], poll["opens_at"] <= now, now < poll["closes_at"]
 
 
-def _check_poll_accepts(poll_id, lock):
-    _check_accepting(_poll_window(poll_id, lock))
+def _check_poll_accepts(poll_id):
+    _check_accepting(_poll_window(poll_id))
 
 
 def _check_accepting(row):
@@ -158,7 +146,7 @@ def check_ballot(poll_id, code, option_id, poll=None):
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
     if connection.vendor != "postgresql":
-        _check_poll_accepts(poll_id, lock=False)
+        _check_poll_accepts(poll_id)
         option = _check_option(poll_id, option_id)
         _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
         return CheckedBallot(poll=poll or Poll.objects.select_related("region").get(pk=poll_id), option=option)
@@ -206,8 +194,8 @@ def cast_ballot(poll_id, code, option_id):
         _cast_in_one_statement(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
         return tracker
     with transaction.atomic():
-        # Lock order: poll (shared), then credential (exclusive). close_poll locks only the poll.
-        _check_poll_accepts(poll_id, lock=True)
+        # Embedded mode (SQLite): one writer at a time, so no close can interleave.
+        _check_poll_accepts(poll_id)
         option = _check_option(poll_id, option_id)
         credential = (
             Credential.objects.select_for_update(of=("self",))
