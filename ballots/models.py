@@ -151,27 +151,60 @@ class Credential(models.Model):
         return f"credential {self.id} of poll {self.poll_id}"
 
 
-class InboxBallot(models.Model):
-    """An accepted ballot waiting to be published: random id, no time, no link to its credential.
+class PublicationKey(models.Model):
+    """One publication period's X25519 key pair for one poll (ballots/keys.py).
 
-    Sealing moves waiting ballots into the ledger (tallying.LedgerEntry) in shuffled order, at
-    least PUBLISH_MIN_BALLOTS at a time, deletes them here and vacuums this table, so that no row
-    version written by a cast transaction (whose xmin a credential row shares) outlives the next
-    publication. The table therefore stays small: the ballots waiting, nothing else.
+    Casts seal each ballot to the poll's current public key (ballots/sealed.py). The private half
+    never reaches the database in clear: it lives in the key store's memory (Redis without
+    persistence) until the period's ballots are published, then it is forgotten there. `recovery`
+    is the private half encrypted to the offline recovery key (an age file), so that a lost key
+    store loses no ballot; it is erased too once the period is published.
+
+    The poll's current key is the column ballots_poll.publication_key_id, which Django does not
+    know (migration 0011): only the rotation's SQL writes it, and no Poll.save() can put an older
+    key back. The cast statement checks it under the poll row's FOR SHARE, so once a rotation
+    commits no ballot is sealed to the old key any more.
+    """
+
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="publication_keys")
+    public_key = models.BinaryField(max_length=32, unique=True)
+    recovery = models.BinaryField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    forgotten_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Exact(Length("public_key"), 32), name="publicationkey_32_bytes"),
+        ]
+
+    def __str__(self):
+        return f"publication key {self.id} of poll {self.poll_id}"
+
+
+class InboxBallot(models.Model):
+    """An accepted ballot waiting to be published, sealed: random id, the key it is sealed to, and
+    96 bytes that only that key's private half opens. No time, no answer, no tracker hash in
+    clear, no link to its credential.
+
+    Sealing opens the waiting ballots of retired keys, moves them into the ledger
+    (tallying.LedgerEntry) in shuffled order, at least PUBLISH_MIN_BALLOTS at a time, and deletes
+    them here. What a cast wrote (this row, its WAL record) stays unreadable once the period's key
+    is forgotten.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="inbox")
-    option = models.ForeignKey(Option, on_delete=models.PROTECT, related_name="+", db_index=False)
-    tracker_hash = models.BinaryField(max_length=32, unique=True)
+    key = models.ForeignKey(PublicationKey, on_delete=models.PROTECT, related_name="+")
+    sealed = models.BinaryField(max_length=96)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Exact(Length("tracker_hash"), 32), name="inbox_tracker_hash_32_bytes"),
+            models.CheckConstraint(condition=Exact(Length("sealed"), 96), name="inbox_sealed_96_bytes"),
         ]
 
     def __str__(self):
-        return f"ballot waiting in poll {self.poll_id}"
+        return f"sealed ballot waiting in poll {self.poll_id}"
 
 
 class AuditEntry(models.Model):

@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import codes, encryption
+from . import codes, encryption, keys, sealed
 from .errors import (
     BadOption,
     CodeAlreadyUsed,
@@ -178,20 +178,23 @@ def check_ballot(poll_id, code, option_id, poll=None):
     return CheckedBallot(poll=poll, option=option)
 
 
-def cast_ballot(poll_id, code, option_id):
+def cast_ballot(poll_id, code, option_id, tracker=None):
     """Record one ballot for the code and return the voter's receipt tracker (in clear, once).
 
-    At most one ballot per code, even under concurrent calls: the credential row is locked and
-    checked unused in the same transaction that inserts the ballot and marks the code used.
-    The poll must accept ballots by the database clock at that moment. The ballot keeps no
-    reference to the credential and no time; the tracker is stored only as its SHA-256.
+    At most one ballot per code, even under concurrent calls: the credential is checked unused and
+    marked used in the same statement that inserts the ballot. The poll must accept ballots by the
+    database clock at that moment. The ballot is sealed to the poll's current publication key
+    before any SQL (ballots/sealed.py): what the cast writes holds no answer and no tracker hash
+    the server can read once that key is forgotten. It keeps no reference to the credential and no
+    time. `tracker`, when the voter was shown one before confirming, is the receipt's tracker.
     """
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
-    tracker = codes.new_tracker()
+    tracker = tracker or codes.new_tracker()
+    tracker_hash = codes.hash_tracker(codes.normalize_tracker(tracker))
     if connection.vendor == "postgresql":
-        _cast_in_one_statement(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
+        _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash)
         return tracker
     with transaction.atomic():
         # Embedded mode (SQLite): one writer at a time, so no close can interleave.
@@ -204,57 +207,135 @@ def cast_ballot(poll_id, code, option_id):
             .first()
         )
         _check_credential(credential, poll_id)
-        # Into the inbox only: sealing moves it to the ledger, shuffled among at least K others.
+        key_id, public_key = _current_key(poll_id, refresh=True)
+        if key_id is None:
+            key_id = keys.rotate_key(poll_id, None)
+            key_id, public_key = _current_key(poll_id, refresh=True)
+        # Into the inbox only, sealed: sealing moves it to the ledger, shuffled among at least K others.
         InboxBallot.objects.create(
-            poll_id=poll_id, option=option, tracker_hash=codes.hash_tracker(codes.normalize_tracker(tracker)),
+            poll_id=poll_id, key_id=key_id, sealed=sealed.seal(public_key, poll_id, option.id, tracker_hash),
         )
         Credential.objects.filter(pk=credential.pk).update(used=True)
     return tracker
 
 
+# poll id → (state, current key id, its public key, the poll's answer ids), per process. A poll's
+# answers are frozen once it leaves draft; its key changes at each publication, which the cast
+# statement notices (key_ok false): the entry is then read again.
+_poll_sealing = {}
+
+
+def _read_poll_sealing(poll_id):
+    answers = (
+        "ARRAY(SELECT o.id FROM ballots_option o WHERE o.poll_id = p.id)" if connection.vendor == "postgresql"
+        else "NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.state, p.publication_key_id, k.public_key, {answers}"
+            " FROM ballots_poll p LEFT JOIN ballots_publicationkey k ON k.id = p.publication_key_id"
+            " WHERE p.id = %s",
+            [poll_id],
+        )
+        row = cursor.fetchone()
+    if row is not None and row[3] is None:
+        row = (*row[:3], Option.objects.filter(poll_id=poll_id).values_list("id", flat=True))
+    if row is None or row[0] == Poll.State.DRAFT:
+        raise PollNotFound()
+    state, key_id, public_key, option_ids = row
+    entry = (state, key_id, bytes(public_key) if public_key is not None else None, frozenset(option_ids))
+    _poll_sealing[poll_id] = entry
+    return entry
+
+
+def _current_key(poll_id, refresh=False):
+    entry = None if refresh else _poll_sealing.get(poll_id)
+    entry = entry or _read_poll_sealing(poll_id)
+    return entry[1], entry[2]
+
+
 _CAST = """
 WITH p AS (
-    SELECT p.state = ANY(%(accepting)s) AND p.opens_at <= statement_timestamp()
+    SELECT p.state = ANY(%(accepting)s::text[]) AND p.opens_at <= statement_timestamp()
                AND statement_timestamp() < p.closes_at AS accepts,
            p.state, p.opens_at <= statement_timestamp() AS started, statement_timestamp() < p.closes_at AS not_ended,
-           EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %(option)s AND o.poll_id = p.id) AS option_ok
+           p.publication_key_id = %(key)s AS key_ok
     FROM ballots_poll p WHERE p.id = %(poll)s FOR SHARE OF p
 ), c AS (
     UPDATE ballots_credential c SET used = true FROM ballots_codebatch b, p
     WHERE c.code_hash = %(code_hash)s AND c.poll_id = %(poll)s AND NOT c.used
-      AND b.id = c.batch_id AND b.revoked_at IS NULL AND p.accepts AND p.option_ok
+      AND b.id = c.batch_id AND b.revoked_at IS NULL AND p.accepts AND %(option_ok)s AND p.key_ok
     RETURNING c.id
 ), i AS (
-    INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)
-    SELECT %(id)s, %(poll)s, %(option)s, %(tracker_hash)s FROM c
+    INSERT INTO ballots_inboxballot (id, poll_id, key_id, sealed)
+    SELECT %(id)s, %(poll)s, %(key)s, %(sealed)s FROM c
     RETURNING 1
 )
-SELECT p.state, p.started, p.not_ended, p.option_ok, (SELECT count(*) FROM i) FROM p
+SELECT p.state, p.started, p.not_ended, coalesce(p.key_ok, false), (SELECT count(*) FROM i) FROM p
 """
+
+# A rotation that commits between reading the key and the statement sends the cast round again.
+CAST_KEY_ATTEMPTS = 4
 
 
 def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
     """cast_ballot on PostgreSQL: one statement, so one round trip and its own transaction (the
     bare transaction takes five: BEGIN, lock, insert, mark used, COMMIT), with every check kept.
 
-    The poll's row is read FOR SHARE (a close waits for the casts in flight; a cast that waited
-    for a close reads the row as the close left it). The credential is marked used only if it is
-    this poll's, unused and not revoked, the answer is the poll's and the poll accepts ballots (a
-    concurrent cast of the same code waits for the row, then finds it used); the ballot goes into
-    the inbox only with a credential marked. The statement's result says which check failed; only
-    a refusal of the code reads the credential again, to say why."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CAST, {
-            "accepting": [str(state) for state in Poll.ACCEPTING], "option": option_id, "poll": poll_id,
-            "code_hash": code_hash, "id": uuid.uuid4(), "tracker_hash": tracker_hash,
-        })
-        row = cursor.fetchone()
-    _check_accepting(row[:3] if row else None)
-    if not row[3]:
-        raise BadOption()
+    The ballot is sealed in this process first; the statement carries the sealed ballot, the code's
+    hash and ids, with server-side parameter binding, so its text (in pg_stat_activity and in the
+    server's log on an error) holds no value at all. The answer never reaches the database: it is
+    checked against the poll's answers here and only a flag goes with the statement.
+
+    The poll's row is read FOR SHARE (a close or a key rotation waits for the casts in flight; a cast
+    that waited reads the row as they left it). The credential is marked used only if it is this
+    poll's, unused and not revoked, the answer is the poll's, the poll accepts ballots and the
+    ballot is sealed to the poll's current key (a concurrent cast of the same code waits for the
+    row, then finds it used); the ballot goes into the inbox only with a credential marked. The
+    statement's result says which check failed; only a refusal of the code reads the credential
+    again, to say why."""
+    refresh = False
+    for _attempt in range(CAST_KEY_ATTEMPTS):
+        entry = _poll_sealing.get(poll_id) if not refresh else None
+        _state, key_id, public_key, option_ids = entry or _read_poll_sealing(poll_id)
+        option_ok = option_id in option_ids
+        if key_id is None:
+            sealed_ballot, key_id = bytes(sealed.SEALED_LENGTH), -1  # refused below, or a key is made
+        else:
+            sealed_ballot = sealed.seal(public_key, poll_id, option_id if option_ok else 0, tracker_hash)
+        row = _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok)
+        _check_accepting(row[:3] if row else None)
+        if not option_ok:
+            raise BadOption()
+        if row[3]:
+            break
+        if key_id == -1 and keys.current_key_id(poll_id) is None:
+            keys.rotate_key(poll_id, None)  # the poll's first key (the sealer makes later ones)
+        refresh = True
+    else:
+        raise keys.KeyStoreUnavailable("the poll's publication key kept changing")
     if row[4] != 1:
         _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
         raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
+
+
+def _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok):
+    """Run _CAST with server-side parameter binding: the values travel apart from the statement's
+    text, which is all pg_stat_activity and the server's error log show. (Django's own cursors bind
+    on the client, writing the values into the text.) Wrapped as Django wraps its cursors: its
+    errors, its query log."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    with cursor:
+        cursor.execute(_CAST, {
+            "accepting": [str(state) for state in Poll.ACCEPTING], "poll": poll_id, "code_hash": code_hash,
+            "id": uuid.uuid4(), "key": key_id, "sealed": sealed_ballot, "option_ok": option_ok,
+        })
+        return cursor.fetchone()
 
 
 CODE_INSERT_CHUNK = 5000

@@ -278,6 +278,20 @@ if not DEBUG and PUBLISH_MIN_BALLOTS < PUBLISH_MIN_BALLOTS_FLOOR:
         f"PUBLISH_MIN_BALLOTS is {PUBLISH_MIN_BALLOTS}; production refuses less than {PUBLISH_MIN_BALLOTS_FLOOR}: "
         "smaller publications let a network observer link a voter to an answer (docs/threat-model.md)."
     )
+# Hold-back pool (docs/threat-model.md, "K−1 attack"): each publication keeps this many of the
+# waiting ballots, chosen at random, for a later one, so that a state holding K−1 codes of its own
+# cannot fill a publication around one voter and subtract. A publication needs K + this many.
+PUBLISH_HOLD_BACK = int(os.environ.get("PUBLISH_HOLD_BACK", PUBLISH_MIN_BALLOTS // 2))
+if PUBLISH_HOLD_BACK < 0:
+    raise ImproperlyConfigured("PUBLISH_HOLD_BACK must be 0 or more.")
+# Sealed ballots (ballots/keys.py): the private halves of publication keys live only in this
+# Redis (no persistence: docs/deployment.md); empty in embedded mode (the process's memory).
+PUBLICATION_KEY_STORE_URL = os.environ.get("PUBLICATION_KEY_STORE_URL", "").strip() or REDIS_URL
+# age X25519 recipients (age1…) of the offline recovery key; required in production (a deploy
+# check, and no key is made without it).
+PUBLICATION_RECOVERY_RECIPIENTS = os.environ.get("PUBLICATION_RECOVERY_RECIPIENTS", "").strip()
+# Unset in development (DEBUG=1 at start-up): a recovery key generated once into VAR_DIR.
+PUBLICATION_RECOVERY_DEVELOPMENT = DEBUG and not PUBLICATION_RECOVERY_RECIPIENTS
 CELERY_BEAT_SCHEDULE = {
     "seal-open-polls": {
         "task": "tallying.seal_open_polls",

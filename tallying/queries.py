@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.cache import cache
 
-from ballots.models import InboxBallot, Poll
+from ballots.models import Poll
 from ballots.queries import poll_definition, public_polls, with_figures
 
 from . import ledger
@@ -261,16 +261,12 @@ def ledger_page(poll, after=0, limit=100):
 
 
 def receipt_status(tracker_hash):
-    """Where a ballot stands, by its tracker's hash: None if unknown, else a dict with the poll and
-    its ledger position (None while it waits for a publication)."""
+    """Where a ballot stands, by its tracker's hash: None if the public ledger does not hold it
+    (yet), else a dict with the poll and its ledger position. Waiting ballots are sealed: nobody,
+    the server included, can tell a waiting tracker from one that never existed."""
     entry = LedgerEntry.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
     if entry is None:
-        waiting = InboxBallot.objects.select_related("poll__region").filter(tracker_hash=tracker_hash).first()
-        if waiting is None:
-            return None
-        return {"poll": waiting.poll, "position": None,
-                "waiting": InboxBallot.objects.filter(poll_id=waiting.poll_id).count(),
-                "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS}
+        return None
     return {
         "poll": entry.poll,
         "position": entry.position,

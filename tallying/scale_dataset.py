@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ballots import codes
+from ballots import codes, keys, sealed
 from ballots.models import AuditEntry, CodeBatch, Credential, InboxBallot, Option, Poll
 from ballots.queries import poll_definition
 from regions.models import Organizer
@@ -226,9 +226,13 @@ class Builder:
 
     def inbox(self, built, waiting, yes):
         yes_id, no_id = (o.id for o in built.options)
+        key_id, public = keys.ensure_current_key(built.poll.id)
         InboxBallot.objects.bulk_create(
-            InboxBallot(id=uuid.UUID(bytes=self.rng.randbytes(16), version=4), poll=built.poll,
-                        option_id=yes_id if self.rng.random() < yes else no_id, tracker_hash=self.rng.randbytes(32))
+            InboxBallot(
+                id=uuid.UUID(bytes=self.rng.randbytes(16), version=4), poll=built.poll, key_id=key_id,
+                sealed=sealed.seal(public, built.poll.id, yes_id if self.rng.random() < yes else no_id,
+                                   self.rng.randbytes(32)),
+            )
             for _i in range(waiting)
         )
         built.waiting = waiting

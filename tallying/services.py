@@ -1,6 +1,8 @@
 """Sealing: ballots enter the poll's public hash-chained ledger and its counts."""
 
+import logging
 import secrets
+import uuid
 from collections import Counter
 
 from django.conf import settings
@@ -9,13 +11,16 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from ballots.models import CodeBatch, Credential, InboxBallot, Poll
+from ballots import keys, sealed
+from ballots.models import CodeBatch, Credential, InboxBallot, Poll, PublicationKey
 from ballots.queries import poll_definition
 
 from . import ledger, signing
 from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 
 # pg_advisory_xact_lock(namespace, poll id): one sealing run per poll at a time, across workers.
+log = logging.getLogger(__name__)
+
 SEAL_LOCK_NAMESPACE = 0x5EA1
 DEFAULT_BATCH = 10_000
 
@@ -39,28 +44,65 @@ def _lock_poll_sealing(cursor, poll_id):
     # Embedded mode (SQLite): a single writer, so no lock is needed.
 
 
-def _count_waiting(cursor, poll_id):
-    cursor.execute("SELECT count(*) FROM ballots_inboxballot WHERE poll_id = %s", [poll_id])
-    return cursor.fetchone()[0]
+def _count_waiting(cursor, poll_id, key_ids):
+    """Waiting ballots of the poll sealed to one of `key_ids`."""
+    if not key_ids:
+        return 0
+    return InboxBallot.objects.filter(poll_id=poll_id, key_id__in=list(key_ids)).count()
 
 
-def _take_waiting(cursor, poll_id, limit):
-    """Remove the poll's waiting ballots (at most `limit`, all when None) from the inbox and return
-    them; the deletion commits with the publication, or not at all. Call with the poll's sealing
-    lock held. (DELETE … RETURNING: no list of ids to send back, which for 10,000 ballots cost more
-    than the publication itself.)"""
+def _take_waiting(cursor, poll_id, key_ids, limit):
+    """Remove the poll's waiting ballots sealed to one of `key_ids` (at most `limit`, all when None)
+    from the inbox and return them as (id, key id, sealed); the deletion commits with the
+    publication, or not at all. Call with the poll's sealing lock held. (DELETE … RETURNING: no
+    list of ids to send back, which for 10,000 ballots cost more than the publication itself.)"""
+    key_ids = list(key_ids)
+    if not key_ids:
+        return []
     if connection.vendor == "postgresql":
         cursor.execute(
-            "DELETE FROM ballots_inboxballot WHERE id IN (SELECT id FROM ballots_inboxballot WHERE poll_id = %s"
-            + (" LIMIT %s" if limit is not None else "") + " FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, option_id, tracker_hash",
-            [poll_id, limit] if limit is not None else [poll_id],
+            "DELETE FROM ballots_inboxballot WHERE id IN (SELECT id FROM ballots_inboxballot"
+            " WHERE poll_id = %s AND key_id = ANY(%s)" + (" LIMIT %s" if limit is not None else "")
+            + " FOR UPDATE SKIP LOCKED) RETURNING id, key_id, sealed",
+            [poll_id, key_ids, limit] if limit is not None else [poll_id, key_ids],
         )
         return [(row[0], row[1], bytes(row[2])) for row in cursor.fetchall()]
-    waiting = InboxBallot.objects.filter(poll_id=poll_id).values_list("id", "option_id", "tracker_hash")
-    taken = [(i, o, bytes(t)) for i, o, t in (waiting[:limit] if limit is not None else waiting)]
-    InboxBallot.objects.filter(pk__in=[i for i, _o, _t in taken]).delete()
+    waiting = InboxBallot.objects.filter(poll_id=poll_id, key_id__in=key_ids).values_list("id", "key_id", "sealed")
+    taken = [(i, k, bytes(b)) for i, k, b in (waiting[:limit] if limit is not None else waiting)]
+    InboxBallot.objects.filter(pk__in=[i for i, _k, _b in taken]).delete()
     return taken
+
+
+def _open_ballots(poll_id, taken, private_keys):
+    """(id, option id, tracker hash) of each taken ballot, opened with its period's private key.
+    A ballot that does not open, or opens to another poll, was not written by a cast (a sealed box
+    can be made by anyone holding the public key): it is left out and logged, never published."""
+    openers = {key_id: sealed.opener(private) for key_id, private in private_keys.items()}
+    opened, unreadable = [], 0
+    for ballot_id, key_id, sealed_ballot in taken:
+        try:
+            ballot_poll, option_id, tracker_hash = openers[key_id](sealed_ballot)
+        except sealed.Unreadable:
+            unreadable += 1
+            continue
+        if ballot_poll != poll_id:
+            unreadable += 1
+            continue
+        opened.append((ballot_id, option_id, tracker_hash))
+    if unreadable:
+        log.error("Poll %s: %s waiting ballots did not open with their key; left out.", poll_id, unreadable)
+    return opened
+
+
+def _hold_back(cursor, poll_id, opened, count, key_id, public_key):
+    """Keep `count` of the opened ballots (they are shuffled) for a later publication: sealed again,
+    to the poll's new current key, under new random ids, by this transaction."""
+    held, rest = opened[:count], opened[count:]
+    if held:
+        rows = [(uuid.uuid4(), poll_id, key_id, sealed.seal(public_key, poll_id, option, tracker))
+                for _id, option, tracker in held]
+        InboxBallot.objects.bulk_create(InboxBallot(id=i, poll_id=p, key_id=k, sealed=b) for i, p, k, b in rows)
+    return rest
 
 
 LEDGER_COLUMNS = ("poll_id", "position", "option_id", "tracker_hash", "prev_hash", "entry_hash")
@@ -180,7 +222,7 @@ def clear_inbox():
             cursor.execute(f"SET LOCAL lock_timeout = '{INBOX_REWRITE_LOCK_TIMEOUT}'")
             cursor.execute("LOCK TABLE ballots_inboxballot IN ACCESS EXCLUSIVE MODE")
             cursor.execute(
-                "SELECT id, poll_id, option_id, tracker_hash FROM ballots_inboxballot LIMIT %s", [INBOX_REWRITE_MAX + 1]
+                "SELECT id, poll_id, key_id, sealed FROM ballots_inboxballot LIMIT %s", [INBOX_REWRITE_MAX + 1]
             )
             waiting = cursor.fetchall()
             if len(waiting) > INBOX_REWRITE_MAX:
@@ -189,7 +231,7 @@ def clear_inbox():
             if waiting:
                 _shuffle(waiting)
                 cursor.execute(
-                    "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
+                    "INSERT INTO ballots_inboxballot (id, poll_id, key_id, sealed)"
                     " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bytea[])",
                     [list(column) for column in zip(*waiting, strict=True)],
                 )
@@ -200,32 +242,59 @@ def clear_inbox():
         return "vacuumed"
 
 
-def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
-    """Publish the poll's waiting ballots if at least PUBLISH_MIN_BALLOTS wait; return how many.
+def publish_hold_back():
+    return settings.PUBLISH_HOLD_BACK
 
-    One transaction under a per-poll advisory lock: up to batch_size waiting ballots are taken
-    out of the inbox (FOR UPDATE SKIP LOCKED); fewer than K and nothing happens (no published figure ever moves by
-    fewer than K ballots). Otherwise they are shuffled (ledger order reveals no more than
-    "cast before this publication"), given the next positions, chained, inserted into the ledger
-    in position order and counted; the head moves; one snapshot is signed. Then the inbox is
-    cleared of their traces (clear_inbox). Running it twice or from two workers at once counts
+
+def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
+    """Publish the poll's waiting ballots if at least K + H wait (K = PUBLISH_MIN_BALLOTS, H =
+    PUBLISH_HOLD_BACK); return how many were published.
+
+    First the poll's publication key is rotated (keys.rotate_key: from then on casts seal to the
+    new key, so the old keys' ballots are a closed set). Then, in one transaction under a per-poll
+    advisory lock, up to batch_size ballots sealed to the older keys whose private halves the key
+    store holds are taken out of the inbox (FOR UPDATE SKIP LOCKED) and opened; they are shuffled
+    and H of them, at random, are sealed again to the new key and go back to the inbox (the
+    hold-back pool: an attacker who fills a publication around one voter cannot know the voter's
+    ballot is in it). If fewer than K remain, nothing happens (no published figure ever moves by
+    fewer than K ballots). Otherwise they are given the next positions, chained, inserted into
+    the ledger in position order and counted; the head moves; one snapshot is signed. After the
+    commit the keys none of whose ballots waits are forgotten, and the inbox is cleared of the
+    published ballots' traces (clear_inbox). Running it twice or from two workers at once counts
     nothing twice and skips nothing. Its cost depends on the batch, not on the ledger's length.
     """
-    k = publish_min_ballots()
+    k, hold = publish_min_ballots(), publish_hold_back()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_poll_sealing(cursor, poll_id)
         if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
             return 0  # a final result is final: nothing is published after it (also a trigger)
-        if _count_waiting(cursor, poll_id) < k:
+        current = keys.current_key_id(poll_id)
+        held = keys.held_private_keys(poll_id)
+        if current is not None and current not in held:
+            # The key store lost the current key (a restart): seal new casts to one it holds.
+            # The ballots already sealed to the lost one wait for recover_ballots.
+            transaction.on_commit(lambda: keys.rotate_key(poll_id, current))
             return 0
-        waiting = _take_waiting(cursor, poll_id, max(batch_size, k))
-        if len(waiting) < k:  # rows locked by someone else: publish nothing, delete nothing
+        if _count_waiting(cursor, poll_id, held) < k + hold:
+            return 0
+    current = keys.rotate_key(poll_id, current)
+    public_key = bytes(PublicationKey.objects.get(pk=current).public_key)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_poll_sealing(cursor, poll_id)
+        if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
+            return 0
+        held = keys.held_private_keys(poll_id, exclude=current)
+        opened = _open_ballots(poll_id, _take_waiting(cursor, poll_id, held, max(batch_size, k + hold)), held)
+        _shuffle(opened)
+        opened = _hold_back(cursor, poll_id, opened, hold, current, public_key)
+        if len(opened) < k:  # rows locked by someone else: publish nothing, delete nothing
             transaction.set_rollback(True)
             return 0
-        _publish(cursor, poll_id, waiting)
+        _publish(cursor, poll_id, opened)
+    keys.forget_published_keys(poll_id)
     if clear:
         clear_inbox()
-    return len(waiting)
+    return len(opened)
 
 
 def _batch_counts(poll_id):
@@ -282,25 +351,48 @@ def _record_snapshot(poll_id, taken_at, counts, position, head_hash, definition,
 
 
 def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):
-    """Publish batch after batch while at least K wait; clear the inbox once at the end."""
+    """Publish batch after batch while enough wait; clear the inbox once at the end."""
     total = 0
-    while True:
-        sealed = seal_poll(poll_id, batch_size, clear=False)
-        total += sealed
-        if sealed < batch_size:
-            break
+    while published := seal_poll(poll_id, batch_size, clear=False):
+        total += published
     if total:
         clear_inbox()
     return total
 
 
+SEALER = None  # set below: the actor of automatic final publications
+
+
 def seal_all_polls(batch_size=DEFAULT_BATCH):
-    """Publish every poll where at least K ballots wait, then mend cached tallies that fell
-    behind (e.g. sealed while Redis was unreachable)."""
-    poll_ids = sorted(set(InboxBallot.objects.values_list("poll_id", flat=True).distinct()))
-    sealed = {poll_id: seal_until_caught_up(poll_id, batch_size) for poll_id in poll_ids}
+    """Publish every poll where enough ballots wait, publish the final result of every poll that
+    has closed (by an organizer or by its closing time) and has none yet, then mend cached tallies
+    that fell behind (e.g. sealed while Redis was unreachable). While the key store cannot be
+    reached nothing is published (casting goes on; the ballots wait, sealed)."""
+    try:
+        poll_ids = sorted(set(InboxBallot.objects.values_list("poll_id", flat=True).distinct()))
+        published = {poll_id: seal_until_caught_up(poll_id, batch_size) for poll_id in poll_ids}
+        for poll_id in polls_awaiting_final():
+            try:
+                published[poll_id] = published.get(poll_id, 0) + publish_final(poll_id, SEALER).waiting_published
+            except PublishRefused as refusal:
+                log.warning("Poll %s: final result not published: %s", poll_id, refusal.message)
+    except keys.KeyStoreUnavailable as error:
+        log.error("The publication key store cannot be reached (%s): nothing is published.", error)
+        return {}
     refresh_stale_tallies()
-    return sealed
+    return published
+
+
+def polls_awaiting_final():
+    """Polls that have closed (by state or by their closing time) and have no final result."""
+    from django.db.models import Q
+
+    finals = Snapshot.objects.filter(is_final=True).values("poll_id")
+    return list(
+        Poll.objects.exclude(state=Poll.State.DRAFT)
+        .filter(Q(state=Poll.State.CLOSED) | Q(closes_at__lte=timezone.now()))
+        .exclude(pk__in=finals).order_by("id").values_list("id", flat=True)
+    )
 
 
 def refresh_stale_tallies():
@@ -332,9 +424,11 @@ class PublishRefused(Exception):
 
 def publish_final(poll_id, actor):
     """Publish the final result once the poll has closed: the remainder of waiting ballots (of
-    any size, the one exception to K) enters the ledger and one last signed snapshot, marked
-    final, covers everything. Nothing can follow it: the poll accepts no ballot and a second
-    final snapshot is refused (also by a unique index)."""
+    any size, the one exception to K; the hold-back pool included) enters the ledger and one last
+    signed snapshot, marked final, covers everything. Nothing can follow it: the poll accepts no
+    ballot and a second final snapshot is refused (also by a unique index). Refused while any
+    waiting ballot is sealed to a key the key store lost (recover_ballots first): a final result
+    never leaves an accepted ballot out. Afterwards every key of the poll is forgotten."""
     from django.utils.translation import gettext as _
 
     from ballots.models import AuditEntry
@@ -350,10 +444,29 @@ def publish_final(poll_id, actor):
             poll.save(update_fields=["state"])
         if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
             raise PublishRefused(_("The final result of this poll is already published."))
-        snapshot = _publish(cursor, poll_id, _take_waiting(cursor, poll_id, None), final=True)
+        held = keys.held_private_keys(poll_id)
+        taken = _take_waiting(cursor, poll_id, held, None)
+        if InboxBallot.objects.filter(poll_id=poll_id).exists():
+            raise PublishRefused(_(
+                "Some ballots of this poll are sealed to a key the server no longer holds: recover them "
+                "with the offline recovery key (manage.py recover_ballots) before the final result."
+            ))
+        opened = _open_ballots(poll_id, taken, held)
+        snapshot = _publish(cursor, poll_id, opened, final=True)
+        snapshot.waiting_published = len(opened)
         AuditEntry.objects.create(
             role=actor.role, organizer=actor.pseudonym, poll_id=poll_id, action=AuditEntry.Action.PUBLISH,
             detail={"position": snapshot.position, "total": snapshot.total},
         )
+    keys.forget_all_keys(poll_id)
     clear_inbox()
     return snapshot
+
+
+def _sealer_actor():
+    from ballots.services import Actor
+
+    return Actor(role="system", pseudonym="sealer")
+
+
+SEALER = _sealer_actor()

@@ -194,15 +194,16 @@ def verify_receipt(request):
             form.add_error("tracker", _("This does not look like a tracker code: it has 32 letters and digits in groups of four."))
             status = 400
         else:
-            result = queries.receipt_status(codes.hash_tracker(tracker)) or "unknown"
-            if result != "unknown" and result["position"] is not None:
+            result = queries.receipt_status(codes.hash_tracker(tracker)) or "not_published"
+            if result != "not_published":
                 options = list(result["poll"].options.all())
                 chosen = next(o for o in options if o.id == result["entry"]["option"])
                 # One length whatever the answer (ballots/blind.py).
                 result["label"] = blind.padded_label(chosen, options)
     elif form.errors:
         status = 400
-    return render(request, "tallying/verify.html", {"form": form, "result": result}, status=status)
+    context = {"form": form, "result": result, "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS}
+    return render(request, "tallying/verify.html", context, status=status)
 
 
 @require_POST

@@ -44,9 +44,11 @@ def close_thread_connections():
 def _clear_cache():
     from django.core.cache import cache
 
+    from ballots import services
     from tallying import responses
 
     cache.clear()
+    services._poll_sealing.clear()  # this process's copy of each poll's current key
     responses._local.clear()  # the per-process copies of cached responses
     # A request in another language leaves that language active in this thread (LocaleMiddleware
     # activates, nothing deactivates): each test starts in the default one.

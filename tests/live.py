@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ballots.keys import development_recovery_identity
 from tests.servers import free_port
 from tests.workers import child_env, stop_process_group
 
@@ -31,10 +32,11 @@ def production_env(tmp_path, **extra):
         "WEB_CONCURRENCY": "2",
         "VAR_DIR": str(tmp_path / "var"),
         "SECURE_SSL_REDIRECT": "1",
+        "PUBLICATION_RECOVERY_RECIPIENTS": development_recovery_identity()[1],
     }
     values.update(extra)
     env = child_env(**values)
-    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "RATELIMIT_IP_META_KEY", "PUBLISH_MIN_BALLOTS"):  # production defaults
+    for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "RATELIMIT_IP_META_KEY", "PUBLISH_MIN_BALLOTS", "PUBLISH_HOLD_BACK"):  # production defaults
         env.pop(name, None)
     return env
 

@@ -73,9 +73,31 @@ def insert_ballots(poll, count, sealed=False):
             " SELECT %s, %s, sha256(gen_random_uuid()::text::bytea), true FROM generate_series(1, %s)",
             [poll.id, batch.id, count],
         )
+    insert_sealed(poll, [options[(i + 1) % len(options)] for i in range(count)])
+
+
+def insert_sealed(poll, option_ids):
+    """Sealed ballots straight into the inbox (as a cast would seal them), one per option id given,
+    with random trackers; no code is used."""
+    import os
+    import uuid
+
+    from django.db import connection
+
+    from ballots import keys, sealed
+
+    key_id, public = keys.ensure_current_key(poll.id)
+    rows = [(uuid.uuid4(), poll.id, key_id, sealed.seal(public, poll.id, option, os.urandom(32))) for option in option_ids]
+    with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
-            " SELECT gen_random_uuid(), %s, (%s::bigint[])[1 + i %% %s], sha256(gen_random_uuid()::text::bytea)"
-            " FROM generate_series(1, %s) AS i",
-            [poll.id, options, len(options), count],
+            "INSERT INTO ballots_inboxballot (id, poll_id, key_id, sealed)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bytea[])",
+            [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []],
         )
+
+
+def waiting_options(poll):
+    """The option ids of the poll's waiting ballots, opened with the key store's keys."""
+    from ballots.keys import open_waiting
+
+    return [option for option, _tracker in open_waiting(poll.id)]

@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from ballots.keys import ensure_current_key
 from referendum.ensure_db import ensure
 from tests.factories import make_poll
 from tests.workers import app_database_url
@@ -88,12 +89,12 @@ def dead_tuples(table):
 @pytest.mark.django_db(transaction=True)
 def test_the_app_role_really_vacuums_the_inbox():
     poll = make_poll()
-    option = poll.options.first()
+    key_id, _public = ensure_current_key(poll.id)
     with psycopg.connect(app_database_url(), autocommit=True) as app:
         for _ in range(50):
             app.execute(
-                f"INSERT INTO {INBOX} (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
-                [uuid.uuid4(), poll.id, option.id, os.urandom(32)],
+                f"INSERT INTO {INBOX} (id, poll_id, key_id, sealed) VALUES (%s, %s, %s, %s)",
+                [uuid.uuid4(), poll.id, key_id, os.urandom(96)],
             )
         app.execute(f"DELETE FROM {INBOX}")
         assert dead_tuples(INBOX) >= 50  # deleted, but every tuple still on its page
@@ -109,8 +110,8 @@ def test_the_app_role_really_vacuums_the_inbox():
         # Sealing's usual way (tallying.services.clear_inbox) rewrites the inbox: TRUNCATE, which the
         # app may do to this one table only.
         app.execute(
-            f"INSERT INTO {INBOX} (id, poll_id, option_id, tracker_hash) VALUES (%s, %s, %s, %s)",
-            [uuid.uuid4(), poll.id, option.id, os.urandom(32)],
+            f"INSERT INTO {INBOX} (id, poll_id, key_id, sealed) VALUES (%s, %s, %s, %s)",
+            [uuid.uuid4(), poll.id, key_id, os.urandom(96)],
         )
         app.execute(f"TRUNCATE {INBOX}")
         assert refused(app, "TRUNCATE ballots_credential")

@@ -114,7 +114,7 @@ def test_no_column_links_a_ballot_to_a_credential_or_a_time():
             """
         )
         references = set(cursor.fetchall())
-    assert set(inbox) == {"id", "poll_id", "option_id", "tracker_hash"}
+    assert set(inbox) == {"id", "poll_id", "key_id", "sealed"}  # sealed: no answer, no tracker hash
     assert set(ledger) == {"id", "poll_id", "position", "option_id", "tracker_hash", "prev_hash", "entry_hash"}
     assert inbox["id"] == "uuid"  # random ids: no sequence counts the casts
     for table in ("ballots_inboxballot", "tallying_ledgerentry"):

@@ -35,7 +35,10 @@ def test_receipt_pending_then_sealed(django_capture_on_commit_callbacks):
     no = poll.options.last()
     tracker = cast(poll, make_codes(poll)[0], no)
     pending = lookup(tracker)
-    assert pending.status_code == 200 and "not counted yet" in pending.content.decode()
+    # Sealed while it waits: the lookup cannot tell it from a tracker never issued, and says so.
+    assert pending.status_code == 200 and "Not in the public ledger yet" in pending.content.decode()
+    status = re.compile(r'<section class="card receipt-status">.*?</section>', re.S)
+    assert status.search(pending.content.decode()).group() == status.search(lookup(codes.new_tracker()).content.decode()).group()
     seal_until_caught_up(poll.id)
     sealed = lookup(tracker.lower().replace("-", " "))  # typed loosely
     html = sealed.content.decode()
@@ -48,7 +51,8 @@ def test_receipt_pending_then_sealed(django_capture_on_commit_callbacks):
 @pytest.mark.django_db
 def test_unknown_and_malformed_trackers():
     unknown = lookup(codes.new_tracker())
-    assert unknown.status_code == 200 and "No ballot has this tracker" in unknown.content.decode()
+    assert unknown.status_code == 200 and "Not in the public ledger yet" in unknown.content.decode()
+    assert "tell the organizers" in unknown.content.decode()
     malformed = lookup("not-a-tracker")
     assert malformed.status_code == 400 and "does not look like a tracker code" in malformed.content.decode()
     assert Client().get("/verify/?tracker=ABC").status_code == 200  # GET never looks anything up

@@ -3,26 +3,20 @@ passed the verifier) makes the signed total exceed the codes used, or issued, an
 fails; it reports used versus issued per batch."""
 
 import pytest
-from django.db import connection
 
 from ballots.models import Poll
 from ballots.services import OPERATOR, revoke_batch
 from tallying.services import publish_final, seal_poll
 from tests.exports import export_lines, verify, write_export
 from tests.factories import make_codes, make_poll
-from tests.sealing import cast_many, insert_ballots
+from tests.sealing import cast_many, insert_ballots, insert_sealed
 
 pytestmark = pytest.mark.django_db
 
 
 def insert_without_codes(poll, count):
     """Ballots straight into the inbox, as someone with the database could: no code is used."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
-            " SELECT gen_random_uuid(), %s, %s, sha256(gen_random_uuid()::text::bytea) FROM generate_series(1, %s)",
-            [poll.id, poll.options.first().id, count],
-        )
+    insert_sealed(poll, [poll.options.first().id] * count)
 
 
 def test_used_versus_issued_per_batch_is_reported(tmp_path):

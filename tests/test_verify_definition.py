@@ -10,8 +10,8 @@ from ballots.queries import poll_definition
 from tallying import ledger
 from tallying.services import seal_poll
 from tests.exports import encode, export_lines, records, verify, write_export
-from tests.factories import make_poll
-from tests.sealing import insert_ballots
+from tests.factories import make_codes, make_poll
+from tests.sealing import insert_sealed
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,13 @@ def genuine(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         poll = make_poll()
         yes, no = poll.options.all()
-        insert_ballots(poll, 40)
+        # An uneven result (37 "Yes", 3 "No"), so a swap of labels would matter; each ballot uses a code.
+        make_codes(poll, 40)
         from django.db import connection
 
-        with connection.cursor() as cursor:  # an uneven result, so a swap of labels would matter
-            cursor.execute("UPDATE ballots_inboxballot SET option_id = %s WHERE poll_id = %s", [yes.id, poll.id])
-            cursor.execute(
-                "UPDATE ballots_inboxballot SET option_id = %s WHERE id IN"
-                " (SELECT id FROM ballots_inboxballot WHERE poll_id = %s LIMIT 3)", [no.id, poll.id]
-            )
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE ballots_credential SET used = true WHERE poll_id = %s", [poll.id])
+        insert_sealed(poll, [yes.id] * 37 + [no.id] * 3)
         seal_poll(poll.id, batch_size=25)
         seal_poll(poll.id, batch_size=25)
         lines = export_lines(poll)
