@@ -88,7 +88,10 @@ def recover_private_key(copy, identity_text, public_key):
     ]
     if not identities:
         raise ValueError("the identity file holds no age identity (AGE-SECRET-KEY-1…)")
-    private = pyrage.decrypt(bytes(copy), identities)
+    try:
+        private = pyrage.decrypt(bytes(copy), identities)
+    except pyrage.DecryptError:
+        raise ValueError("this identity does not open the recovery copy") from None
     if len(private) != KEY_LENGTH or bytes(nacl.public.PrivateKey(private).public_key) != bytes(public_key):
         raise ValueError("the recovery copy does not hold this publication key")
     return private
