@@ -1,7 +1,6 @@
 """Sealing: ballots enter the poll's public hash-chained ledger and its counts."""
 
 import logging
-import secrets
 import uuid
 from collections import Counter
 
@@ -15,7 +14,7 @@ from ballots import keys, sealed
 from ballots.models import CodeBatch, Credential, InboxBallot, Poll, PublicationKey
 from ballots.queries import poll_definition
 
-from . import ledger, signing
+from . import ledger, pool, signing
 from .models import LedgerEntry, OptionCount, PollHead, Snapshot
 
 # pg_advisory_xact_lock(namespace, poll id): one sealing run per poll at a time, across workers.
@@ -25,13 +24,7 @@ SEAL_LOCK_NAMESPACE = 0x5EA1
 DEFAULT_BATCH = 10_000
 
 
-def _shuffle(items):
-    """Shuffle in place by sorting on 64 random bits per item from the OS's CSPRNG: one call to
-    the OS instead of one per item (SystemRandom.shuffle took a third of a 10,000-ballot
-    publication)."""
-    keys = secrets.token_bytes(8 * len(items))
-    order = sorted(range(len(items)), key=lambda i: keys[8 * i : 8 * i + 8])
-    items[:] = [items[i] for i in order]
+_shuffle = pool.shuffle
 
 
 def tally_cache_key(poll_id):
@@ -94,15 +87,14 @@ def _open_ballots(poll_id, taken, private_keys):
     return opened
 
 
-def _hold_back(cursor, poll_id, opened, count, key_id, public_key):
-    """Keep `count` of the opened ballots (they are shuffled) for a later publication: sealed again,
-    to the poll's new current key, under new random ids, by this transaction."""
-    held, rest = opened[:count], opened[count:]
-    if held:
-        rows = [(uuid.uuid4(), poll_id, key_id, sealed.seal(public_key, poll_id, option, tracker))
-                for _id, option, tracker in held]
-        InboxBallot.objects.bulk_create(InboxBallot(id=i, poll_id=p, key_id=k, sealed=b) for i, p, k, b in rows)
-    return rest
+def _reseal(poll_id, held, key_id, public_key):
+    """Ballots held back for a later publication go back to the inbox sealed again, to the poll's
+    new current key, under new random ids, by the publication's transaction."""
+    InboxBallot.objects.bulk_create(
+        InboxBallot(id=uuid.uuid4(), poll_id=poll_id, key_id=key_id,
+                    sealed=sealed.seal(public_key, poll_id, option, tracker))
+        for _id, option, tracker in held
+    )
 
 
 LEDGER_COLUMNS = ("poll_id", "position", "option_id", "tracker_hash", "prev_hash", "entry_hash")
@@ -275,7 +267,7 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
             # The ballots already sealed to the lost one wait for recover_ballots.
             transaction.on_commit(lambda: keys.rotate_key(poll_id, current))
             return 0
-        if _count_waiting(cursor, poll_id, held) < k + hold:
+        if not pool.ready(_count_waiting(cursor, poll_id, held), k, hold):
             return 0
     current = keys.rotate_key(poll_id, current)
     public_key = bytes(PublicationKey.objects.get(pk=current).public_key)
@@ -285,11 +277,12 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
             return 0
         held = keys.held_private_keys(poll_id, exclude=current)
         opened = _open_ballots(poll_id, _take_waiting(cursor, poll_id, held, max(batch_size, k + hold)), held)
-        _shuffle(opened)
-        opened = _hold_back(cursor, poll_id, opened, hold, current, public_key)
-        if len(opened) < k:  # rows locked by someone else: publish nothing, delete nothing
+        chosen = pool.split(opened, k, hold)
+        if chosen is None:  # rows locked by someone else: publish nothing, delete nothing
             transaction.set_rollback(True)
             return 0
+        opened, held_back = chosen
+        _reseal(poll_id, held_back, current, public_key)
         _publish(cursor, poll_id, opened)
     keys.forget_published_keys(poll_id)
     if clear:
