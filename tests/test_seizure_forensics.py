@@ -158,7 +158,6 @@ def test_a_seized_server_names_no_voter(tmp_path):
         client = redis.Redis.from_url(redis_url)
         for name in client.keys(KEY_PREFIX.decode() + "*"):
             live_keys[name] = client.get(name)
-        assert live_keys, "the key store holds the current period's key while ballots wait"
 
         # --- The live seizure, before any publication ---
         with cluster.connect("referendum") as conn:
@@ -205,6 +204,8 @@ def test_a_seized_server_names_no_voter(tmp_path):
         for text in [*map(str, options), *code_hashes, *(h.hex() for h in tracker_hashes)]:
             assert text not in activity  # server-side binding: the statement text carries no value
             assert text.encode() not in seized["server.log"]
+
+        assert live_keys, "the key store holds the current period's key while ballots wait"
 
         # --- The vote goes on to its end: published, closed, the final result ---
         publish = "from tallying.services import seal_all_polls; print(seal_all_polls())"
