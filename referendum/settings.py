@@ -427,6 +427,30 @@ SITE_URL = (
     or (f"http://127.0.0.1:{os.environ.get('PORT', '8000')}" if DEBUG else f"https://{ALLOWED_HOSTS[0].lstrip('.')}")
 ).rstrip("/")
 
+# --- Signed mirrors (tallying/mirrors.py, docs/configuration.md, docs/operations.md#mirrors) ---
+
+# Where the worker that seals keeps the bundle it builds and what it appended (one machine: the
+# one with the signing key).
+MIRROR_BUILD_DIR = Path(os.environ.get("MIRROR_BUILD_DIR") or VAR_DIR / "mirror")
+# Comma-separated name=url: file:///srv/mirror (a folder: nginx, an onion service, IPFS) or
+# s3://bucket/prefix?endpoint=https://…&region=… (credentials: boto3's usual AWS_* variables).
+MIRROR_TARGETS = os.environ.get("MIRROR_TARGETS", "").strip()
+MIRROR_INTERVAL_SECONDS = float(os.environ.get("MIRROR_INTERVAL_SECONDS", 5))
+# The origin the mirror's pages link to for voting (and whose pages they copy).
+MIRROR_ORIGIN_URL = (os.environ.get("MIRROR_ORIGIN_URL") or SITE_URL).rstrip("/")
+try:
+    from tallying.mirror_targets import parse_targets as _parse_mirror_targets
+
+    _parse_mirror_targets(MIRROR_TARGETS)
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
+if MIRROR_TARGETS:
+    CELERY_BEAT_SCHEDULE["mirror-tick"] = {
+        "task": "tallying.mirror_tick",
+        "schedule": MIRROR_INTERVAL_SECONDS,
+        "options": {"expires": max(MIRROR_INTERVAL_SECONDS, 1)},
+    }
+
 # Sessions live in the database; nothing about a ballot is ever put in a session.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
