@@ -182,3 +182,19 @@ def test_the_shipped_verifier_runs_from_the_bundle_alone(settings, tmp_path):
         [sys.executable, "-m", "tallying.verify", f"../export/poll-{polls[0].id}.jsonl", "--public-key", key],
         cwd=copy / "verifier", env=env, capture_output=True, text=True, timeout=120)
     assert recount.returncode == 0 and "chain verified" in recount.stdout, recount.stdout + recount.stderr
+
+
+def test_tick_builds_after_a_publication_only_and_enqueues_each_push_once(settings, tmp_path):
+    configure(settings, tmp_path, targets=f"here=file://{tmp_path}/www")
+    polls, _trackers = publish_rounds(rounds=1)
+    enqueued = []
+    assert mirrors.tick(enqueued.append) == "built" and enqueued == ["here"]
+    assert mirrors.tick(enqueued.append) == "unchanged" and enqueued == ["here"]  # the push is pending
+    mirrors.push_target("here")
+    assert (tmp_path / "www" / "manifest.json").read_bytes() == (mirrors.bundle_dir() / "manifest.json").read_bytes()
+    assert mirrors.tick(enqueued.append) == "unchanged" and enqueued == ["here"]  # up to date
+    from tests.sealing import cast_many
+
+    cast_many(polls[0], 2)
+    services.seal_poll(polls[0].id)
+    assert mirrors.tick(enqueued.append) == "built" and enqueued == ["here", "here"]
