@@ -219,6 +219,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 
+# How long a web process waits for one Redis operation, and how long after a timeout it stops
+# asking (docs/configuration.md): a hung Redis makes a node fast and not ready, not slow.
+REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", 0.25))
+REDIS_BREAK_SECONDS = float(os.environ.get("REDIS_BREAK_SECONDS", 5))
+from referendum.redis_breaker import BreakerConnection  # noqa: E402 — redis-py only, no Django
+
 if EMBEDDED_TASKS:
     # A file cache, so the web workers see the tallies the in-process publisher refreshes.
     CACHES = {
@@ -235,8 +241,11 @@ else:
             "OPTIONS": {
                 # A cache outage must not stop voting: errors read as misses (see threat model).
                 "IGNORE_EXCEPTIONS": True,
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                # A hung Redis (accepts, never answers) costs one timeout, then the breaker fails
+                # every operation at once for REDIS_BREAK_SECONDS (referendum/redis_breaker.py).
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "CONNECTION_POOL_KWARGS": {"connection_class": BreakerConnection},
             },
         }
     }
@@ -258,7 +267,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_TASKS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+# Web nodes publish tasks (registration mails) to Redis: a hung broker fails the publish within
+# about a second instead of holding the request (kombu retries the publish once).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -44,8 +44,10 @@ def close_thread_connections():
 def _clear_cache():
     from django.core.cache import cache
 
+    from referendum import redis_breaker
     from tallying import responses
 
+    redis_breaker.reset()  # a Redis timeout in an earlier test must not leave this one without Redis
     cache.clear()
     responses._local.clear()  # the per-process copies of cached responses
     # A request in another language leaves that language active in this thread (LocaleMiddleware
