@@ -89,6 +89,42 @@ def count_email(outcome):
         log.warning("Could not count a registration mail: %s.", type(error).__name__)
 
 
+MIRROR_STATS_KEY = "referendum:ops:mirror"
+
+
+def record_mirror_push(target, ok, newest_statement=None):
+    """One push of the mirror bundle to `target` (a name from MIRROR_TARGETS): its outcome, time
+    and, on success, the time of the newest statement the target now holds (tallying/mirrors.py).
+    Never raises: a lost count must not fail the push."""
+    client = redis_client()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        if ok:
+            pipe.hset(MIRROR_STATS_KEY, f"{target}:last_success", repr(time.time()))
+            if newest_statement:
+                from datetime import datetime
+
+                pipe.hset(MIRROR_STATS_KEY, f"{target}:newest_statement",
+                          repr(datetime.fromisoformat(newest_statement).timestamp()))
+        else:
+            pipe.hincrby(MIRROR_STATS_KEY, f"{target}:failures", 1)
+            pipe.hset(MIRROR_STATS_KEY, f"{target}:last_failure", repr(time.time()))
+        pipe.execute()
+    except Exception as error:  # noqa: BLE001
+        log.warning("Could not record a mirror push: %s.", type(error).__name__)
+
+
+def mirror_stats(client):
+    """{target: {"failures", "last_success", "last_failure", "newest_statement"}} as numbers."""
+    stats = {}
+    for key, value in client.hgetall(MIRROR_STATS_KEY).items():
+        target, _, field = key.decode().rpartition(":")
+        stats.setdefault(target, {})[field] = float(value)
+    return stats
+
+
 # --- reading it back (web side) ---
 
 

@@ -203,11 +203,53 @@ class StateCollector:
                          stats, "duration", health.SEAL_DURATION_BUCKETS)
         yield _histogram("referendum_sealing_run_ballots", "Ballots published per periodic sealing run.",
                          stats, "ballots", health.SEAL_BALLOTS_BUCKETS)
+        yield from mirror_families(client)
         mails = health.email_stats(client)
         yield CounterMetricFamily("referendum_email_sent", "Registration mails sent by the worker.",
                                   value=mails.get("sent", 0.0))
         yield CounterMetricFamily("referendum_email_failed", "Registration mails the worker could not send.",
                                   value=mails.get("failed", 0.0))
+
+
+def newest_statement_time():
+    """Unix time of the newest signed statement of any poll, or None."""
+    from django.db.models import Max
+
+    from tallying.models import Snapshot
+
+    newest = Snapshot.objects.filter(signature__isnull=False).exclude(statement="").aggregate(t=Max("taken_at"))["t"]
+    return newest.timestamp() if newest else None
+
+
+def mirror_families(client):
+    """Per mirror target (MIRROR_TARGETS, and any the worker reported): failed pushes, the last
+    success, whether the last attempt failed, and how far the target lags behind the newest
+    statement (0 when it holds it)."""
+    from tallying.mirror_targets import parse_targets
+
+    stats = health.mirror_stats(client)
+    names = sorted({t.name for t in parse_targets(settings.MIRROR_TARGETS)} | set(stats))
+    if not names:
+        return
+    failures = CounterMetricFamily("referendum_mirror_push_failures", "Mirror pushes that failed (each attempt).",
+                                   labels=["target"])
+    success = GaugeMetricFamily("referendum_mirror_last_success_timestamp_seconds",
+                                "Unix time of the target's last successful push (0: never).", labels=["target"])
+    failing = GaugeMetricFamily("referendum_mirror_push_failing",
+                                "1 when the target's last push attempt failed.", labels=["target"])
+    lag = GaugeMetricFamily("referendum_mirror_lag_seconds",
+                            "How much older the newest statement on the target is than the newest published "
+                            "(the time since that publication if the target never got a bundle).", labels=["target"])
+    newest = newest_statement_time()
+    for name in names:
+        s = stats.get(name, {})
+        failures.add_metric([name], s.get("failures", 0.0))
+        success.add_metric([name], s.get("last_success", 0.0))
+        failing.add_metric([name], 1.0 if s.get("last_failure", 0.0) > s.get("last_success", 0.0) else 0.0)
+        if newest is not None:
+            held = s.get("newest_statement")
+            lag.add_metric([name], max(0.0, newest - held) if held else max(0.0, timezone.now().timestamp() - newest))
+    yield from (failures, success, failing, lag)
 
 
 def scrape_registry():

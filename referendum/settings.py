@@ -219,6 +219,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 
+# How long a web process waits for one Redis operation, and how long after a timeout it stops
+# asking (docs/configuration.md): a hung Redis makes a node fast and not ready, not slow.
+REDIS_TIMEOUT_SECONDS = float(os.environ.get("REDIS_TIMEOUT_SECONDS", 0.25))
+REDIS_BREAK_SECONDS = float(os.environ.get("REDIS_BREAK_SECONDS", 5))
+from referendum.redis_breaker import BreakerConnection  # noqa: E402 — redis-py only, no Django
+
 if EMBEDDED_TASKS:
     # A file cache, so the web workers see the tallies the in-process publisher refreshes.
     CACHES = {
@@ -235,8 +241,11 @@ else:
             "OPTIONS": {
                 # A cache outage must not stop voting: errors read as misses (see threat model).
                 "IGNORE_EXCEPTIONS": True,
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                # A hung Redis (accepts, never answers) costs one timeout, then the breaker fails
+                # every operation at once for REDIS_BREAK_SECONDS (referendum/redis_breaker.py).
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "CONNECTION_POOL_KWARGS": {"connection_class": BreakerConnection},
             },
         }
     }
@@ -258,7 +267,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_TASKS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2}
+# Web nodes publish tasks (registration mails) to Redis: a hung broker fails the publish within
+# about a second instead of holding the request (kombu retries the publish once).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -440,6 +452,30 @@ SITE_URL = (
     os.environ.get("SITE_URL")
     or (f"http://127.0.0.1:{os.environ.get('PORT', '8000')}" if DEBUG else f"https://{ALLOWED_HOSTS[0].lstrip('.')}")
 ).rstrip("/")
+
+# --- Signed mirrors (tallying/mirrors.py, docs/configuration.md, docs/operations.md#mirrors) ---
+
+# Where the worker that seals keeps the bundle it builds and what it appended (one machine: the
+# one with the signing key).
+MIRROR_BUILD_DIR = Path(os.environ.get("MIRROR_BUILD_DIR") or VAR_DIR / "mirror")
+# Comma-separated name=url: file:///srv/mirror (a folder: nginx, an onion service, IPFS) or
+# s3://bucket/prefix?endpoint=https://…&region=… (credentials: boto3's usual AWS_* variables).
+MIRROR_TARGETS = os.environ.get("MIRROR_TARGETS", "").strip()
+MIRROR_INTERVAL_SECONDS = float(os.environ.get("MIRROR_INTERVAL_SECONDS", 5))
+# The origin the mirror's pages link to for voting (and whose pages they copy).
+MIRROR_ORIGIN_URL = (os.environ.get("MIRROR_ORIGIN_URL") or SITE_URL).rstrip("/")
+try:
+    from tallying.mirror_targets import parse_targets as _parse_mirror_targets
+
+    _parse_mirror_targets(MIRROR_TARGETS)
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
+if MIRROR_TARGETS:
+    CELERY_BEAT_SCHEDULE["mirror-tick"] = {
+        "task": "tallying.mirror_tick",
+        "schedule": MIRROR_INTERVAL_SECONDS,
+        "options": {"expires": max(MIRROR_INTERVAL_SECONDS, 1)},
+    }
 
 # Sessions live in the database; nothing about a ballot is ever put in a session.
 SESSION_COOKIE_HTTPONLY = True

@@ -45,8 +45,10 @@ def _clear_cache():
     from django.core.cache import cache
 
     from ballots import services
+    from referendum import redis_breaker
     from tallying import responses
 
+    redis_breaker.reset()  # a Redis timeout in an earlier test must not leave this one without Redis
     cache.clear()
     services._poll_sealing.clear()  # this process's copy of each poll's current key
     responses._local.clear()  # the per-process copies of cached responses
