@@ -21,7 +21,7 @@ guessing the majority answer.
 import argparse
 import random
 import sys
-from functools import lru_cache
+from functools import cache
 from math import comb
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def publish_once(k, hold, waiting_honest, held_honest, target, rng):
     return sum(1 for b in published if b == NO), len(published)
 
 
-@lru_cache(maxsize=None)
+@cache
 def likelihood(no_seen, published, honest, total, target_no, p_no):
     """P(no_seen No among `published` of `total` ballots | the target's answer), where `honest`
     ballots answer No with probability p_no and the K−1 attacker ballots say Yes."""

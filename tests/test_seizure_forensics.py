@@ -164,6 +164,21 @@ def test_a_seized_server_names_no_voter(tmp_path):
             casts_to = lsn(conn)
             conn.execute("CHECKPOINT")  # every page on disk as in memory
             conn.execute("SELECT pg_switch_wal()")
+        time.sleep(1)  # the archiver copies the switched segment
+        seized = read_tree(cluster.data, cluster.archive)
+        seized["server.log"] = cluster.log.read_bytes()
+        seized["web.log"] = web_log
+        seized["redis.rdb"] = redis_dump(redis_url, tmp_path)
+        activity = "\n".join(sampler.texts)
+
+        tracker_hashes = [codes.hash_tracker(codes.normalize_tracker(t)) for _c, _a, t in ballots]
+        needles = (
+            tracker_hashes + [h.hex().encode() for h in tracker_hashes]
+            + [t.encode() for _c, _a, t in ballots] + [codes.normalize_tracker(t).encode() for _c, _a, t in ballots]
+        )
+        assert not found(needles, seized), "a tracker or its hash is readable in what a cast wrote"
+
+        with cluster.connect("referendum") as conn:
             sealed_rows = [bytes(r[0]) for r in conn.execute("SELECT sealed FROM ballots_inboxballot")]
             conn.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
             pages = conn.execute("SELECT pg_relation_size('ballots_inboxballot') / 8192").fetchone()[0]
@@ -172,13 +187,6 @@ def test_a_seized_server_names_no_voter(tmp_path):
                 for row in conn.execute("SELECT lp_len FROM heap_page_items(get_raw_page('ballots_inboxballot', %s))"
                                         " WHERE lp_len > 0", [page])
             }
-        time.sleep(1)  # the archiver copies the switched segment
-        seized = read_tree(cluster.data, cluster.archive)
-        seized["server.log"] = cluster.log.read_bytes()
-        seized["web.log"] = web_log
-        seized["redis.rdb"] = redis_dump(redis_url, tmp_path)
-        activity = "\n".join(sampler.texts)
-
         assert len(ballots) == len(sealed_rows) == 2 * BALLOTS_PER_ANSWER
         assert len(tuple_lengths) == 1  # one tuple length whatever the answer
         assert any("ballots_inboxballot" in text for text in sampler.texts)  # the sampler saw casts
@@ -188,12 +196,6 @@ def test_a_seized_server_names_no_voter(tmp_path):
         wal_since_casts = {"wal": wal_between(cluster.data / "pg_wal", casts_from, casts_to)}
         assert wal_since_casts and all(any(s in d for d in wal_since_casts.values()) for s in sealed_rows)
 
-        tracker_hashes = [codes.hash_tracker(codes.normalize_tracker(t)) for _c, _a, t in ballots]
-        needles = (
-            tracker_hashes + [h.hex().encode() for h in tracker_hashes]
-            + [t.encode() for _c, _a, t in ballots] + [codes.normalize_tracker(t).encode() for _c, _a, t in ballots]
-        )
-        assert not found(needles, seized), "a tracker or its hash is readable in what a cast wrote"
         answers_binary = [o.to_bytes(8, "little") for o in options] + [o.to_bytes(8, "big") for o in options]
         assert not found(answers_binary, wal_since_casts), "an answer id is in the WAL written by casts"
         inbox_file = conn_relation_path(cluster, "ballots_inboxballot")
