@@ -14,7 +14,6 @@ Guarantees:
 """
 
 import logging
-import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -62,24 +61,32 @@ class RedisKeyStore:
         self._call("delete", STORE_PREFIX + bytes(public_key).hex())
 
 
-class MemoryKeyStore:
-    """Embedded mode: one process casts and publishes, so its memory is the key store."""
+class FileKeyStore:
+    """Embedded mode only (`make run` without Redis, never a real vote): the web server's processes
+    and the in-process publisher share the keys through files in VAR_DIR. On disk, so a seizure of
+    that machine reads the waiting ballots: docs/configuration.md says so."""
 
-    def __init__(self):
-        self.keys = {}
-        self.lock = threading.Lock()
+    def __init__(self, folder):
+        self.folder = Path(folder)
 
     def get_many(self, public_keys):
-        with self.lock:
-            return {bytes(k): self.keys[bytes(k)] for k in public_keys if bytes(k) in self.keys}
+        found = {}
+        for public in public_keys:
+            path = self.folder / bytes(public).hex()
+            if path.exists():
+                found[bytes(public)] = path.read_bytes()
+        return found
 
     def put(self, public_key, private_key):
-        with self.lock:
-            self.keys[bytes(public_key)] = bytes(private_key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / bytes(public_key).hex()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(bytes(private_key))
+        tmp.chmod(0o600)
+        tmp.replace(path)
 
     def delete(self, public_key):
-        with self.lock:
-            self.keys.pop(bytes(public_key), None)
+        (self.folder / bytes(public_key).hex()).unlink(missing_ok=True)
 
 
 _stores = {}
@@ -88,7 +95,7 @@ _stores = {}
 def key_store():
     url = settings.PUBLICATION_KEY_STORE_URL
     if url not in _stores:
-        _stores[url] = RedisKeyStore(url) if url else MemoryKeyStore()
+        _stores[url] = RedisKeyStore(url) if url else FileKeyStore(Path(settings.VAR_DIR) / "publication-keys")
     return _stores[url]
 
 

@@ -290,6 +290,9 @@ if not DEBUG and PUBLISH_MIN_BALLOTS < PUBLISH_MIN_BALLOTS_FLOOR:
         f"PUBLISH_MIN_BALLOTS is {PUBLISH_MIN_BALLOTS}; production refuses less than {PUBLISH_MIN_BALLOTS_FLOOR}: "
         "smaller publications let a network observer link a voter to an answer (docs/threat-model.md)."
     )
+# A sealing session idle inside its transaction this long (a frozen worker) is ended by PostgreSQL,
+# freeing its poll's lock for another worker (tallying/services.py).
+SEALER_IDLE_TIMEOUT_SECONDS = float(os.environ.get("SEALER_IDLE_TIMEOUT_SECONDS", 15))
 # Hold-back pool (docs/threat-model.md, "K−1 attack"): each publication keeps this many of the
 # waiting ballots, chosen at random, for a later one, so that a state holding K−1 codes of its own
 # cannot fill a publication around one voter and subtract. A publication needs K + this many.

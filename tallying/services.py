@@ -31,10 +31,26 @@ def tally_cache_key(poll_id):
     return f"tally:{poll_id}"
 
 
-def _lock_poll_sealing(cursor, poll_id):
-    if connection.vendor == "postgresql":
+# A sealer that stops mid-publication (frozen, its machine lost) must not hold a poll's lock for
+# long: PostgreSQL ends a sealing session idle inside its transaction after
+# SEALER_IDLE_TIMEOUT_SECONDS, which rolls it back and frees the lock for another worker.
+
+
+def _lock_poll_sealing(cursor, poll_id, wait=False):
+    """Take the poll's sealing lock for this transaction; return False if another sealer holds it
+    (seal_poll then leaves that poll to it: a stuck sealer never blocks the other polls, and
+    sealing runs never queue up behind one). `wait`: wait for it (the final result)."""
+    if connection.vendor != "postgresql":
+        return True  # Embedded mode (SQLite): a single writer, so no lock is needed.
+    cursor.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+        [f"{int(settings.SEALER_IDLE_TIMEOUT_SECONDS * 1000)}ms"],
+    )
+    if wait:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SEAL_LOCK_NAMESPACE, poll_id])
-    # Embedded mode (SQLite): a single writer, so no lock is needed.
+        return True
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [SEAL_LOCK_NAMESPACE, poll_id])
+    return cursor.fetchone()[0]
 
 
 def _count_waiting(cursor, poll_id, key_ids):
@@ -257,7 +273,8 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
     """
     k, hold = publish_min_ballots(), publish_hold_back()
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock_poll_sealing(cursor, poll_id)
+        if not _lock_poll_sealing(cursor, poll_id):
+            return 0  # another sealer is publishing this poll
         if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
             return 0  # a final result is final: nothing is published after it (also a trigger)
         current = keys.current_key_id(poll_id)
@@ -272,7 +289,8 @@ def seal_poll(poll_id, batch_size=DEFAULT_BATCH, clear=True):
     current = keys.rotate_key(poll_id, current)
     public_key = bytes(PublicationKey.objects.get(pk=current).public_key)
     with transaction.atomic(), connection.cursor() as cursor:
-        _lock_poll_sealing(cursor, poll_id)
+        if not _lock_poll_sealing(cursor, poll_id):
+            return 0
         if Snapshot.objects.filter(poll_id=poll_id, is_final=True).exists():
             return 0
         held = keys.held_private_keys(poll_id, exclude=current)
@@ -428,7 +446,7 @@ def publish_final(poll_id, actor):
 
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock order as in seal_poll (sealing lock, then rows), so the two never deadlock.
-        _lock_poll_sealing(cursor, poll_id)
+        _lock_poll_sealing(cursor, poll_id, wait=True)
         poll = Poll.objects.select_for_update().get(pk=poll_id)
         if poll.phase() != "closed":
             raise PublishRefused(_("The final result can be published only after the poll has closed."))
