@@ -206,7 +206,26 @@ WORKER_STATEMENT_TIMEOUT_MS = int(os.environ.get("WORKER_STATEMENT_TIMEOUT_MS", 
 if STATEMENT_TIMEOUT_MS < 0 or WORKER_STATEMENT_TIMEOUT_MS < 0:
     raise ImproperlyConfigured("STATEMENT_TIMEOUT_MS and WORKER_STATEMENT_TIMEOUT_MS must be 0 (none) or more.")
 
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+def parse_database_url(url):
+    """dj-database-url, plus libpq's several hosts (postgres://u@primary:5432,standby:5432/db): the
+    app connects to whichever of them accepts writes (target_session_attrs=read-write), so after a
+    standby is promoted it reconnects to the new primary by itself (docs/operations.md, failover)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    if "," not in hosts:
+        return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    first = hosts.split(",")[0]
+    database = dj_database_url.parse(url.replace(hosts, first, 1), conn_max_age=60, conn_health_checks=True)
+    addresses = [h.rsplit(":", 1) if ":" in h else (h, "5432") for h in hosts.split(",")]
+    database["HOST"] = ",".join(host for host, _port in addresses)
+    database["PORT"] = ",".join(port for _host, port in addresses)
+    database.setdefault("OPTIONS", {})["target_session_attrs"] = "read-write"
+    return database
+
+
+DATABASES = {"default": parse_database_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
     # Set when the connection opens (no extra round trip); referendum/database.py changes it for workers.
