@@ -21,6 +21,8 @@ from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import _get_ip, get_usage
 from django_ratelimit.exceptions import Ratelimited
 
+from . import metrics
+
 # How many leading characters of a code or tracker (after normalization) name its bucket.
 PREFIX_LENGTH = 4
 
@@ -118,6 +120,28 @@ def limit(action, key, rate, method="POST"):
                 request.ratelimit_action = action
                 request.ratelimit_retry_after = max(1, usage["time_left"])
                 raise Ratelimited()
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def slow_down(action, key, rate, method="POST"):
+    """Count like `limit`, never refuse: past `rate` the request is marked busy
+    (request.over_budget = True) for the view to slow it, and counted in the metric
+    referendum_over_budget_total{action} for an alert. For a budget whose refusal would shut a
+    door for everybody (a whole mail provider's domain) rather than for the one who spent it."""
+
+    def decorator(view):
+        group = f"referendum.{action}"
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            usage = get_usage(request, group=group, key=key, rate=rate, method=method, increment=True)
+            request.over_budget = usage is not None and usage["should_limit"]
+            if request.over_budget:
+                metrics.count_over_budget(action)
             return view(request, *args, **kwargs)
 
         return wrapped

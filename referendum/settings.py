@@ -514,3 +514,13 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
     },
 }
+
+# --- Hardening against one determined client (issue 19; docs/security.md) ---
+
+# E-mail registration past its domain's budget (EMAIL_RATE_PER_DOMAIN, EMAIL_RATE_PER_LARGE_DOMAIN)
+# is never refused: its mail waits this many seconds longer and referendum_over_budget_total
+# counts it, so an operator can deny the domain before its codes go out. Below the broker's
+# visibility timeout (an hour), past which Redis would deliver a waiting task twice.
+EMAIL_BUSY_DOMAIN_DELAY_SECONDS = int(os.environ.get("EMAIL_BUSY_DOMAIN_DELAY_SECONDS", 600))
+if not 0 <= EMAIL_BUSY_DOMAIN_DELAY_SECONDS <= 1800:
+    raise ImproperlyConfigured("EMAIL_BUSY_DOMAIN_DELAY_SECONDS must be between 0 and 1800.")
