@@ -524,3 +524,25 @@ LOGGING = {
 EMAIL_BUSY_DOMAIN_DELAY_SECONDS = int(os.environ.get("EMAIL_BUSY_DOMAIN_DELAY_SECONDS", 600))
 if not 0 <= EMAIL_BUSY_DOMAIN_DELAY_SECONDS <= 1800:
     raise ImproperlyConfigured("EMAIL_BUSY_DOMAIN_DELAY_SECONDS must be between 0 and 1800.")
+
+# Console sign-in: expensive work behind cheap gates, and no lock-out by name (docs/security.md).
+# PBKDF2-SHA256 iterations of organizer passwords: each sign-in attempt costs this much CPU.
+PASSWORD_HASH_ITERATIONS = int(os.environ.get("PASSWORD_HASH_ITERATIONS", 1_000_000))
+if not DEBUG and PASSWORD_HASH_ITERATIONS < 100_000:
+    raise ImproperlyConfigured("PASSWORD_HASH_ITERATIONS below 100,000 makes stolen password hashes cheap to crack.")
+PASSWORD_HASHERS = [
+    "referendum.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Sign-in POSTs from unknown devices that may hash a password, per node (all its workers), and
+# hashes at once per worker process; beyond either the answer is 429 at once.
+PASSWORD_HASH_NODE_RATE = os.environ.get("PASSWORD_HASH_NODE_RATE", "1/s")
+PASSWORD_HASH_CONCURRENCY = int(os.environ.get("PASSWORD_HASH_CONCURRENCY", 1))
+if PASSWORD_HASH_CONCURRENCY < 1:
+    raise ImproperlyConfigured("PASSWORD_HASH_CONCURRENCY must be at least 1.")
+# A browser that signed in before keeps its own sign-in budget for that account (device cookie).
+CONSOLE_LOGIN_DEVICE_RATE = os.environ.get("CONSOLE_LOGIN_DEVICE_RATE", "10/m")
+CONSOLE_DEVICE_COOKIE_DAYS = int(os.environ.get("CONSOLE_DEVICE_COOKIE_DAYS", 30))
