@@ -546,3 +546,12 @@ if PASSWORD_HASH_CONCURRENCY < 1:
 # A browser that signed in before keeps its own sign-in budget for that account (device cookie).
 CONSOLE_LOGIN_DEVICE_RATE = os.environ.get("CONSOLE_LOGIN_DEVICE_RATE", "10/m")
 CONSOLE_DEVICE_COOKIE_DAYS = int(os.environ.get("CONSOLE_DEVICE_COOKIE_DAYS", 30))
+
+# Every response carries the promised headers, also those that leave before the middleware that
+# sets them (413, a foreign Host's 400, static files, the API's 405): second, after the metrics.
+MIDDLEWARE.insert(MIDDLEWARE.index("referendum.metrics.ResponseMetricsMiddleware") + 1,
+                  "referendum.middleware.SecurityHeadersMiddleware")
+# The language cookie, like every other cookie: Secure in production, never read by script.
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
