@@ -216,7 +216,7 @@ def limit_unknown(action, key, rate, known, method="POST"):
     return decorator
 
 
-# Expensive work (a password hash: a third of a CPU-second at PBKDF2's default cost) runs only
+# Expensive work (a password hash: a quarter to a third of a CPU-second at PBKDF2's default cost) runs only
 # behind cheap gates: a per-node rate kept in Redis, and a per-process cap on hashes at once.
 _hash_slots = {}
 _hash_slots_lock = threading.Lock()
