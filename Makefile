@@ -56,12 +56,12 @@ lint: .venv/.installed-test
 test: .venv/.installed-test lint
 	$(PY) -m referendum.dev services --require
 	$(PY) -m referendum.dev browser
-	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb
+	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb nginx
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: .venv/.installed-test
 	$(PY) -m referendum.dev services --require
-	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb
+	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb nginx
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 # Production-like stack on loopback against baselines in the same run (bench/README.md).

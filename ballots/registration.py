@@ -11,6 +11,7 @@ Whether an address had already asked is itself sensitive, so the web page answer
 way: the first request gets a code by mail, a later one a polite mail saying a code was already sent.
 """
 
+import functools
 import hashlib
 import hmac
 import json
@@ -26,10 +27,11 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+from publicsuffixlist import PublicSuffixList
 
 from referendum import health, metrics
 
-from . import encryption, services
+from . import encryption, mailboxes, services
 from .errors import DomainNotAccepted, MalformedAddress, RegistrationClosed
 from .models import EmailRegistration, Poll
 
@@ -39,8 +41,6 @@ HASH_PURPOSE = b"referendum/email-registration/v1"
 # A queued mail older than this is not sent (the worker was down for days: the voter has moved on).
 TOKEN_TTL_SECONDS = 2 * 24 * 3600
 MAX_ADDRESS_LENGTH = 254
-# Domains that deliver to one mailbox under several names.
-DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
 
 
 class MailUnavailable(Exception):
@@ -74,15 +74,20 @@ def delivery_address(text):
 
 def normalize_address(text):
     """One spelling per mailbox, which is what gets one code: lower case, IDNA domain, the
-    "+tag" removed, dots removed where the provider ignores them (EMAIL_DOTS_IGNORED_DOMAINS),
-    and a provider's alias domains folded into one (googlemail.com is gmail.com).
+    "+tag" removed, a provider's alias domains folded into one and its login read as the provider
+    reads it (ballots/mailboxes.py: Gmail's dots, Yandex's "-" for ".", Proton's ".-_"), and dots
+    removed at the domains an operator adds in EMAIL_DOTS_IGNORED_DOMAINS.
 
     The whole address is lowered (also the local part, which RFC 5321 lets a server distinguish;
     no real provider does), so that "Ann@Mail.ru " and "ann@mail.ru" are one address.
     """
     local, domain = _split(text)
-    domain = DOMAIN_ALIASES.get(domain, domain)
     local = local.split("+", 1)[0]
+    provider = mailboxes.provider_of(domain)
+    if provider is not None:
+        local = provider.login(local)
+        if provider.same_mailbox:
+            domain = provider.canonical
     if domain in settings.EMAIL_DOTS_IGNORED_DOMAINS:
         local = local.replace(".", "")
     if not local:
@@ -94,13 +99,71 @@ def address_domain(normalized_address):
     return normalized_address.rsplit("@", 1)[1]
 
 
-def check_domain(normalized_address):
-    """Refuse a domain the organizers excluded (EMAIL_DOMAINS_DENIED), or one outside the
-    allow-list when there is one (EMAIL_DOMAINS_ALLOWED): a catch-all domain hands out unlimited
-    addresses, so a deployment may accept only the large providers its voters use."""
+@functools.cache
+def _suffix_list():
+    # The list bundled with the package (ICANN section only): nothing is fetched at run time.
+    return PublicSuffixList(only_icann=True)
+
+
+def registrable_domain(domain):
+    """The domain one registrant controls, from the Public Suffix List's ICANN section:
+    "a.b.evil.test" -> "evil.test", "x.mail.co.uk" -> "mail.co.uk". Private-section suffixes
+    (free subdomain services) are not split off: every name under one such service counts as the
+    service, so they share one budget. A bare public suffix stays as it is."""
+    return _suffix_list().privatesuffix(domain) or domain
+
+
+def budget_domain(normalized_address):
+    """What the per-domain budget counts: a provider's group (ballots/mailboxes.py) as one, any
+    other domain as its registrable domain, so that n0.evil.test … n24.evil.test are one."""
+    domain = address_domain(normalized_address)
+    provider = mailboxes.provider_of(domain)
+    return provider.canonical if provider is not None else registrable_domain(domain)
+
+
+def _listed_domain(entry):
+    """An allow/deny entry as addresses are normalized (IDNA; an alias domain as its group's)."""
+    try:
+        entry = idna.encode(entry.strip().rstrip("."), uts46=True).decode("ascii")
+    except idna.IDNAError:
+        entry = entry.strip().rstrip(".").lower()
+    provider = mailboxes.provider_of(entry)
+    return provider.canonical if provider is not None and provider.same_mailbox else entry
+
+
+def domain_listed(domain, entries):
+    """True when the domain is an entry or lies under one, at any depth."""
+    for entry in entries:
+        listed = _listed_domain(entry)
+        if domain == listed or domain.endswith("." + listed):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=4)
+def _budget_keys(entries):
+    return frozenset(budget_domain("x@" + _listed_domain(entry)) for entry in entries)
+
+
+def is_large_provider(normalized_address):
+    """A provider named in EMAIL_LARGE_DOMAINS (any of its domains names its whole group)."""
+    return budget_domain(normalized_address) in _budget_keys(tuple(settings.EMAIL_LARGE_DOMAINS))
+
+
+def domain_accepted(normalized_address):
     domain = address_domain(normalized_address)
     allowed = settings.EMAIL_DOMAINS_ALLOWED
-    if domain in settings.EMAIL_DOMAINS_DENIED or (allowed and domain not in allowed):
+    return not domain_listed(domain, settings.EMAIL_DOMAINS_DENIED) and (
+        not allowed or domain_listed(domain, allowed)
+    )
+
+
+def check_domain(normalized_address):
+    """Refuse a domain the organizers excluded (EMAIL_DOMAINS_DENIED), or one outside the
+    allow-list when there is one (EMAIL_DOMAINS_ALLOWED), and every subdomain of either: a
+    catch-all or wildcard domain hands out unlimited addresses, so a deployment may deny it (and
+    all its subdomains) or accept only the large providers its voters use."""
+    if not domain_accepted(normalized_address):
         raise DomainNotAccepted()
 
 
@@ -129,11 +192,14 @@ def _forget(poll_id, digest):
     EmailRegistration.objects.filter(poll_id=poll_id, address_hash=digest).delete()
 
 
-def request_code(poll, address, vote_url, language="en"):
+def request_code(poll, address, vote_url, language="en", busy=False):
     """Queue the mail for an address: a fresh code the first time, a polite "already sent" after.
 
     At most one code per normalized address per poll, even under concurrent requests (a unique
     constraint on (poll, address hash)). Returns nothing that tells the two cases apart.
+    `busy`: the address's domain went over its budget (the view counts it): the mail waits up to
+    EMAIL_BUSY_DOMAIN_DELAY_SECONDS longer, which leaves an operator alerted by the metric time to
+    deny the domain before its codes are issued (deliver() checks the domain again). Nobody is refused.
     Raises MalformedAddress, RegistrationClosed, or MailUnavailable (then nothing is recorded).
     """
     from . import tasks
@@ -144,14 +210,10 @@ def request_code(poll, address, vote_url, language="en"):
     check_domain(normalized)
     digest = address_hash(poll.pk, normalized)
     first = _record(poll.pk, digest)
-    token = encryption.encrypt(
-        encryption.EMAIL_ADDRESS,
-        json.dumps(
-            {"poll": poll.pk, "address": delivery_address(address), "first": first, "vote_url": vote_url,
-             "language": language}
-        ).encode(),
-    )
+    token = mail_token(poll.pk, address, first, vote_url, language)
     delay = secrets.randbelow(settings.EMAIL_CODE_MAX_DELAY_SECONDS + 1)
+    if busy:
+        delay += settings.EMAIL_BUSY_DOMAIN_DELAY_SECONDS
     try:
         tasks.mail_registration.apply_async((token.decode("ascii"),), countdown=delay)
     except Exception as error:
@@ -160,6 +222,17 @@ def request_code(poll, address, vote_url, language="en"):
             _forget(poll.pk, digest)
         raise MailUnavailable() from None
     metrics.count_email_queued()
+
+
+def mail_token(poll_id, address, first, vote_url, language):
+    """What the worker gets: the request, encrypted (the address never rests in the queue in clear)."""
+    return encryption.encrypt(
+        encryption.EMAIL_ADDRESS,
+        json.dumps(
+            {"poll": poll_id, "address": delivery_address(address), "first": first, "vote_url": vote_url,
+             "language": language}
+        ).encode(),
+    )
 
 
 def _mail(kind, address, language, **context):
@@ -190,14 +263,20 @@ def deliver(token):
     if not payload["first"]:
         _send_or_log("already", address, language, context)
         return
+    normalized = normalize_address(address)
     if not accepts_registration(poll):
-        _forget(poll.pk, address_hash(poll.pk, normalize_address(address)))
+        _forget(poll.pk, address_hash(poll.pk, normalized))
         _send_or_log("closed", address, language, context)
+        return
+    if not domain_accepted(normalized):
+        # Denied while the mail waited (an operator answering the busy-domain alert): no code.
+        _forget(poll.pk, address_hash(poll.pk, normalized))
+        log.warning("A queued registration mail was not sent: its domain is no longer accepted.")
         return
     credential_id, code = services.issue_email_code(poll.pk)
     if not _send_or_log("code", address, language, dict(context, code=code)):
         services.withdraw_email_code(credential_id)
-        _forget(poll.pk, address_hash(poll.pk, normalize_address(address)))
+        _forget(poll.pk, address_hash(poll.pk, normalized))
 
 
 def _send_or_log(kind, address, language, context):

@@ -25,10 +25,12 @@ class RegisterForm(forms.Form):
 
 
 def _normalized(request):
-    try:
-        return registration.normalize_address(request.POST.get("email", ""))
-    except MalformedAddress:
-        return None
+    if not hasattr(request, "_normalized_email"):
+        try:
+            request._normalized_email = registration.normalize_address(request.POST.get("email", ""))
+        except MalformedAddress:
+            request._normalized_email = None
+    return request._normalized_email
 
 
 def _email_key(group, request):
@@ -43,16 +45,20 @@ def _email_rate(group, request):
 
 
 def _domain_key(group, request):
-    return "domain:" + registration.address_domain(_normalized(request) or "@")
+    """The provider or registrable domain (registration.budget_domain): every subdomain of a
+    wildcard domain, and every alias of a provider, count as one."""
+    normalized = _normalized(request)
+    return "domain:" + (registration.budget_domain(normalized) if normalized else "")
 
 
 def _domain_rate(group, request):
     """Per domain: a catch-all domain gives one person unlimited addresses, so each domain has a
-    budget; the large providers (EMAIL_LARGE_DOMAINS) a larger one."""
+    budget; the large providers (EMAIL_LARGE_DOMAINS) a larger one. Past it requests are slowed
+    and counted for an alert, never refused: a refusal would close the domain to its real voters."""
     normalized = _normalized(request)
     if normalized is None:
         return None
-    if registration.address_domain(normalized) in settings.EMAIL_LARGE_DOMAINS:
+    if registration.is_large_provider(normalized):
         return settings.EMAIL_RATE_PER_LARGE_DOMAIN
     return settings.EMAIL_RATE_PER_DOMAIN
 
@@ -68,7 +74,7 @@ def _page(request, poll, form, status=200):
 
 @never_cache
 @limits.limit("email_registration", _email_key, _email_rate)
-@limits.limit("email_registration", _domain_key, _domain_rate)
+@limits.slow_down("email_domain", _domain_key, _domain_rate)
 @limits.backstop("email_registration")
 def register(request, poll_id):
     poll = queries.public_poll(poll_id)
@@ -87,7 +93,8 @@ def register(request, poll_id):
         return _page(request, poll, form, status=400)
     vote_url = request.build_absolute_uri(reverse("vote", args=[poll.pk]))
     try:
-        registration.request_code(poll, form.cleaned_data["email"], vote_url, language=get_language() or "en")
+        registration.request_code(poll, form.cleaned_data["email"], vote_url, language=get_language() or "en",
+                                  busy=getattr(request, "over_budget", False))
     except BallotError as error:
         form.add_error("email", error.message)
         return _page(request, poll, form, status=error.status)

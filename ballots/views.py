@@ -55,7 +55,8 @@ def _vote_page(request, poll, form, error=None, status=200):
 
 
 @never_cache
-@limits.limit("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit("cast", limits.code_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit_unknown("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.code_known)
 @limits.backstop("cast")
 def vote(request, poll_id):
     """Step one: enter the code and choose; a valid choice leads to the confirmation page."""
@@ -82,7 +83,8 @@ def vote(request, poll_id):
 
 
 @never_cache
-@limits.limit("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit("cast", limits.code_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit_unknown("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.code_known)
 @limits.backstop("cast")
 def cast(request, poll_id):
     """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
@@ -119,7 +121,8 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
-@limits.limit("cast", limits.json_code_prefix_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit("cast", limits.json_code_key, limits.setting("CAST_RATE_PER_CODE"))
+@limits.limit_unknown("cast", limits.json_code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
 @limits.backstop("cast")
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""

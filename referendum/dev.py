@@ -114,7 +114,8 @@ def browser():
 
 # Commands the operations tools and their tests use, and the Debian package of each. `prometheus`
 # only installs the server and promtool here; nothing starts it.
-APT_TOOLS = {"age": "age", "age-keygen": "age", "promtool": "prometheus", "prometheus": "prometheus", "wrk": "wrk"}
+APT_TOOLS = {"age": "age", "age-keygen": "age", "promtool": "prometheus", "prometheus": "prometheus", "wrk": "wrk",
+             "nginx": "nginx"}
 APT_TOOLS.update(dict.fromkeys(("pg_dump", "pg_restore", "psql", "createdb", "dropdb"), "postgresql-client"))
 
 

@@ -12,7 +12,10 @@ PostgreSQL alone, and only the proxy's own per-address limit still applies.
 """
 
 import hashlib
+import hmac
 import json
+import socket
+import threading
 import unicodedata
 from functools import wraps
 
@@ -20,6 +23,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import _get_ip, get_usage
 from django_ratelimit.exceptions import Ratelimited
+
+from . import metrics
 
 # How many leading characters of a code or tracker (after normalization) name its bucket.
 PREFIX_LENGTH = 4
@@ -67,16 +72,72 @@ def code_prefix_key(group, request):
 def json_code_prefix_key(group, request):
     """The code's prefix from a JSON body; a body that is not a JSON object with a code counts
     under one shared key (the view refuses it anyway)."""
+    return "code:" + _normalized_prefix(_json_code(request))
+
+
+def tracker_prefix_key(group, request):
+    return "tracker:" + _normalized_prefix(request.POST.get("tracker", ""))
+
+
+def _value_digest(text):
+    """A whole code or tracker, as its letters and digits, under a key of its own (not the pepper's
+    hash the database holds): a bucket nobody can fill without knowing the value itself."""
+    cleaned = "".join(ch for ch in unicodedata.normalize("NFKC", text or "").upper() if ch.isalnum())
+    key = hashlib.sha256(b"referendum/limits/value\x00" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, cleaned.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def _json_code(request):
     try:
         payload = json.loads(request.body)
     except (ValueError, UnicodeDecodeError, RecursionError, RequestDataTooBig):
         payload = None
     code = payload.get("code") if isinstance(payload, dict) else None
-    return "code:" + _normalized_prefix(code if isinstance(code, str) else "")
+    return code if isinstance(code, str) else ""
 
 
-def tracker_prefix_key(group, request):
-    return "tracker:" + _normalized_prefix(request.POST.get("tracker", ""))
+def code_key(group, request):
+    return "code-value:" + _value_digest(request.POST.get("code", ""))
+
+
+def json_code_key(group, request):
+    return "code-value:" + _value_digest(_json_code(request))
+
+
+def tracker_key(group, request):
+    return "tracker-value:" + _value_digest(request.POST.get("tracker", ""))
+
+
+def _code_known(code):
+    from ballots import codes
+    from ballots.models import Credential
+
+    try:
+        digest = codes.hash_code(codes.normalize_code(code))
+    except codes.MalformedValue:
+        return False
+    return Credential.objects.filter(code_hash=digest).exists()
+
+
+def code_known(request):
+    """The form's code is an issued code (one indexed lookup; used or not)."""
+    return _code_known(request.POST.get("code", ""))
+
+
+def json_code_known(request):
+    return _code_known(_json_code(request))
+
+
+def tracker_known(request):
+    """The form's tracker belongs to a ballot, published or waiting (the lookup the page makes)."""
+    from ballots import codes
+    from tallying import queries
+
+    try:
+        digest = codes.hash_tracker(codes.normalize_tracker(request.POST.get("tracker", "")))
+    except codes.MalformedValue:
+        return False
+    return queries.receipt_status(digest) is not None
 
 
 def address_key(group, request):
@@ -101,6 +162,13 @@ def setting(name):
     return rate
 
 
+def refuse_now(request, action, retry_after):
+    """Answer 429 (RATELIMIT_VIEW) with Retry-After, counted under `action`."""
+    request.ratelimit_action = action
+    request.ratelimit_retry_after = max(1, int(retry_after))
+    raise Ratelimited()
+
+
 def limit(action, key, rate, method="POST"):
     """Refuse a request (429 through RATELIMIT_VIEW, with Retry-After) once `key` exceeded `rate`.
 
@@ -115,9 +183,104 @@ def limit(action, key, rate, method="POST"):
         def wrapped(request, *args, **kwargs):
             usage = get_usage(request, group=group, key=key, rate=rate, method=method, increment=True)
             if usage is not None and usage["should_limit"]:
-                request.ratelimit_action = action
-                request.ratelimit_retry_after = max(1, usage["time_left"])
-                raise Ratelimited()
+                refuse_now(request, action, usage["time_left"])
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def limit_unknown(action, key, rate, known, method="POST"):
+    """Like `limit`, but past the rate only attempts whose value is unknown are refused.
+
+    For limits keyed on a prefix (a code's or a tracker's first symbols): strangers guessing values
+    that share a real one's prefix fill the bucket, and a plain limit would then refuse the real
+    value's holder. Here an attempt over the limit is let through when `known(request)` says its
+    value is real (a cheap indexed lookup, made only while the prefix is over its limit). The real
+    value's own attempts are limited by a key only it fills (code_key, tracker_key).
+    """
+
+    def decorator(view):
+        group = f"referendum.{action}"
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            usage = get_usage(request, group=group, key=key, rate=rate, method=method, increment=True)
+            if usage is not None and usage["should_limit"] and not known(request):
+                refuse_now(request, action, usage["time_left"])
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+# Expensive work (a password hash: a quarter to a third of a CPU-second at PBKDF2's default cost) runs only
+# behind cheap gates: a per-node rate kept in Redis, and a per-process cap on hashes at once.
+_hash_slots = {}
+_hash_slots_lock = threading.Lock()
+
+
+def _slots():
+    size = settings.PASSWORD_HASH_CONCURRENCY
+    with _hash_slots_lock:
+        if size not in _hash_slots:  # a changed setting (tests) gets slots of its own
+            _hash_slots[size] = threading.BoundedSemaphore(size)
+        return _hash_slots[size]
+
+
+def node_key(group, request):
+    """This machine: the budget is shared by every worker process of one node."""
+    return "node:" + socket.gethostname()
+
+
+def costly(action, rate, exempt=None):
+    """Let a POST that will hash a password run only within this node's budget (`rate`, e.g.
+    PASSWORD_HASH_NODE_RATE) and while fewer than PASSWORD_HASH_CONCURRENCY hashes run in this
+    process; otherwise answer 429 at once, having spent almost nothing. `exempt(request)` names the
+    attempts that have a budget of their own (a device that signed in before), which the flood
+    cannot spend: they pass both gates.
+    """
+
+    def decorator(view):
+        group = f"referendum.{action}.node"
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method != "POST" or (exempt is not None and exempt(request)):
+                return view(request, *args, **kwargs)
+            usage = get_usage(request, group=group, key=node_key, rate=rate, method="POST", increment=True)
+            if usage is not None and usage["should_limit"]:
+                refuse_now(request, action, usage["time_left"])
+            slots = _slots()
+            if not slots.acquire(blocking=False):
+                refuse_now(request, action, 1)
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                slots.release()
+
+        return wrapped
+
+    return decorator
+
+
+def slow_down(action, key, rate, method="POST"):
+    """Count like `limit`, never refuse: past `rate` the request is marked busy
+    (request.over_budget = True) for the view to slow it, and counted in the metric
+    referendum_over_budget_total{action} for an alert. For a budget whose refusal would shut a
+    door for everybody (a whole mail provider's domain) rather than for the one who spent it."""
+
+    def decorator(view):
+        group = f"referendum.{action}"
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            usage = get_usage(request, group=group, key=key, rate=rate, method=method, increment=True)
+            request.over_budget = usage is not None and usage["should_limit"]
+            if request.over_budget:
+                metrics.count_over_budget(action)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -59,6 +59,11 @@ RATE_LIMITED = Counter(
     "referendum_rate_limited", "Requests refused with 429, by the limited action (URL name).",
     ["action"], registry=WEB_REGISTRY,
 )
+OVER_BUDGET = Counter(
+    "referendum_over_budget",
+    "Requests past a budget that slows instead of refusing (referendum/limits.py slow_down), by action.",
+    ["action"], registry=WEB_REGISTRY,
+)
 EMAIL_QUEUED = Counter(
     "referendum_email_queued", "Registration mails handed to the task queue.", registry=WEB_REGISTRY,
 )
@@ -92,6 +97,10 @@ def view_label(request):
 
 def count_rate_limited(request):
     RATE_LIMITED.labels(view_label(request)).inc()
+
+
+def count_over_budget(action):
+    OVER_BUDGET.labels(action).inc()
 
 
 def count_email_queued():

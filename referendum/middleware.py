@@ -117,6 +117,44 @@ def is_onion_request(request):
     return host.rsplit(":", 1)[0].lower() in settings.ONION_HOSTS
 
 
+class SecurityHeadersMiddleware:
+    """Every response carries the headers docs/security.md promises, also those that leave before
+    the middleware that would set them: the 413 of BodySizeLimitMiddleware, the 400 for a foreign
+    Host, static files from WhiteNoise, the API's 405 made after XFrameOptionsMiddleware ran.
+    Second in MIDDLEWARE (after the metrics), so it sees every answer; it only fills in what is
+    missing, so a view's own value (or the CSP middleware's) stands."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        headers = response.headers
+        if HEADER not in headers and HEADER_REPORT_ONLY not in headers and not settings.DEBUG:
+            headers[HEADER] = CachedPolicyCSPMiddleware.policy()
+        headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+            headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings.SECURE_REFERRER_POLICY:
+            headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if settings.SECURE_HSTS_SECONDS and "Strict-Transport-Security" not in headers and self._secure(request):
+            value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                value += "; includeSubDomains"
+            if settings.SECURE_HSTS_PRELOAD:
+                value += "; preload"
+            headers["Strict-Transport-Security"] = value
+        return response
+
+    @staticmethod
+    def _secure(request):
+        try:
+            return request.is_secure()
+        except Exception:  # a malformed proxy header: no HSTS, but the answer still goes out
+            return False
+
+
 class HttpsRedirectMiddleware:
     """Django's SECURE_SSL_REDIRECT, except for our onion service (HTTPS_REDIRECT; docs/security.md).
 
@@ -190,14 +228,20 @@ class CachedPolicyCSPMiddleware(CSPMiddleware):
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
         return response
 
-    def _policies(self):
+    @classmethod
+    def _policies(cls):
         key = (id(getattr(settings, "CONTENT_SECURITY_POLICY", None)),
                id(getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)))
-        if key not in self._built:
-            self._built.clear()  # a changed setting (tests): build anew
-            self._built[key] = (build_policy(**asdict(PolicyParts())),
+        if key not in cls._built:
+            cls._built.clear()  # a changed setting (tests): build anew
+            cls._built[key] = (build_policy(**asdict(PolicyParts())),
                                 build_policy(**asdict(PolicyParts()), report_only=True))
-        return self._built[key]
+        return cls._built[key]
+
+    @classmethod
+    def policy(cls):
+        """The policy every page gets (built once per setting)."""
+        return cls._policies()[0]
 
     @staticmethod
     def _excluded(request, setting_name):

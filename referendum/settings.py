@@ -586,3 +586,44 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
     },
 }
+
+# --- Hardening against one determined client (issue 19; docs/security.md) ---
+
+# E-mail registration past its domain's budget (EMAIL_RATE_PER_DOMAIN, EMAIL_RATE_PER_LARGE_DOMAIN)
+# is never refused: its mail waits this many seconds longer and referendum_over_budget_total
+# counts it, so an operator can deny the domain before its codes go out. Below the broker's
+# visibility timeout (an hour), past which Redis would deliver a waiting task twice.
+EMAIL_BUSY_DOMAIN_DELAY_SECONDS = int(os.environ.get("EMAIL_BUSY_DOMAIN_DELAY_SECONDS", 600))
+if not 0 <= EMAIL_BUSY_DOMAIN_DELAY_SECONDS <= 1800:
+    raise ImproperlyConfigured("EMAIL_BUSY_DOMAIN_DELAY_SECONDS must be between 0 and 1800.")
+
+# Console sign-in: expensive work behind cheap gates, and no lock-out by name (docs/security.md).
+# PBKDF2-SHA256 iterations of organizer passwords: each sign-in attempt costs this much CPU.
+PASSWORD_HASH_ITERATIONS = int(os.environ.get("PASSWORD_HASH_ITERATIONS", 1_000_000))
+if not DEBUG and PASSWORD_HASH_ITERATIONS < 100_000:
+    raise ImproperlyConfigured("PASSWORD_HASH_ITERATIONS below 100,000 makes stolen password hashes cheap to crack.")
+PASSWORD_HASHERS = [
+    "referendum.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Sign-in POSTs from unknown devices that may hash a password, per node (all its workers), and
+# hashes at once per worker process; beyond either the answer is 429 at once.
+PASSWORD_HASH_NODE_RATE = os.environ.get("PASSWORD_HASH_NODE_RATE", "1/s")
+PASSWORD_HASH_CONCURRENCY = int(os.environ.get("PASSWORD_HASH_CONCURRENCY", 1))
+if PASSWORD_HASH_CONCURRENCY < 1:
+    raise ImproperlyConfigured("PASSWORD_HASH_CONCURRENCY must be at least 1.")
+# A browser that signed in before keeps its own sign-in budget for that account (device cookie).
+CONSOLE_LOGIN_DEVICE_RATE = os.environ.get("CONSOLE_LOGIN_DEVICE_RATE", "10/m")
+CONSOLE_DEVICE_COOKIE_DAYS = int(os.environ.get("CONSOLE_DEVICE_COOKIE_DAYS", 30))
+
+# Every response carries the promised headers, also those that leave before the middleware that
+# sets them (413, a foreign Host's 400, static files, the API's 405): second, after the metrics.
+MIDDLEWARE.insert(MIDDLEWARE.index("referendum.metrics.ResponseMetricsMiddleware") + 1,
+                  "referendum.middleware.SecurityHeadersMiddleware")
+# The language cookie, like every other cookie: Secure in production, never read by script.
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"

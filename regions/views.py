@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from referendum import limits
 
+from .console import devices
 from .forms import TokenForm
 
 
@@ -32,10 +33,16 @@ def _next_url(request):
 
 
 @never_cache
-@limits.limit("console_login", limits.username_key, limits.setting("CONSOLE_LOGIN_RATE"))
+@limits.limit("console_login", limits.username_key, devices.unknown_device_rate)
+@limits.limit("console_login", devices.device_key, devices.device_rate)
 @limits.limit("console_login", limits.session_key, limits.setting("CONSOLE_LOGIN_SESSION_RATE"))
+@limits.costly("console_login", limits.setting("PASSWORD_HASH_NODE_RATE"), exempt=devices.known_device)
 @limits.backstop("console_login")
 def console_login(request):
+    """Password step. The gates above run in order of cost: Redis counters first (per user name
+    for unknown devices, per device for a browser that signed in before as that user, per
+    session), then the node's hashing budget, and only then the password hash (regions/console/devices.py,
+    docs/security.md)."""
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid():
         login(request, form.get_user())
@@ -67,7 +74,7 @@ def console_verify(request):
         return redirect("console-enroll")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and _verify_with(request, device, form):
-        return redirect(request.session.pop("console_next", "/console/"))
+        return devices.remember(redirect(request.session.pop("console_next", "/console/")), request.user)
     return render(request, "console/verify.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -98,7 +105,7 @@ def console_enroll(request):
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         request.session.pop("enrolment_allowed", None)
-        return redirect(request.session.pop("console_next", "/console/"))
+        return devices.remember(redirect(request.session.pop("console_next", "/console/")), request.user)
     return render(
         request,
         "console/enroll.html",

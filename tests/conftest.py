@@ -58,6 +58,13 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_hashing_gate(settings):
+    """Tests sign in several times a second; the node's hashing budget (PASSWORD_HASH_NODE_RATE,
+    one a second by default) is tested where it is the subject (tests/test_signin_flood.py)."""
+    settings.PASSWORD_HASH_NODE_RATE = None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_leftover_sessions(django_db_setup, django_db_blocker):
     """Server threads (live_server) may keep connections open; end them so the test database
