@@ -450,6 +450,23 @@ def check_statement_content(statement, version, definition, genesis, where):
     return summary
 
 
+def check_growth(previous, previous_where, statement, where):
+    """Checks 37 and 38: a statement's position and counts are not below the previous one's."""
+    if statement["position"] < previous["position"]:
+        fail(37, where, f"its position {statement['position']} is below {previous_where}'s {previous['position']}")
+    for answer, count in previous["counts"].items():
+        if statement["counts"].get(answer, 0) < count:
+            fail(38, where, f"the count of answer {answer} went down from {count} ({previous_where}) to "
+                            f"{statement['counts'].get(answer, 0)}")
+
+
+def check_time_order(previous, previous_where, statement, where):
+    """Check 53: a statement is not taken before the previous one (whichever key signed either)."""
+    if parse_time(statement["taken_at"]) < parse_time(previous["taken_at"]):
+        fail(53, where, f"taken at {statement['taken_at']}, before {previous_where} ({previous['taken_at']}): a "
+                        "statement's time never goes back")
+
+
 def codes_exceeded(statement):
     """The stuffing signature of a statement (docs/verification.md checks 35 and 36): the number of
     ballots its total counts beyond the codes used (or issued), 0 when the total is covered."""
@@ -629,7 +646,7 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
     checkpoints = {}  # position -> list of (Record, counts without zeros, head hash hex, final)
     statements = final = 0
     final_where = final_text = None
-    last = None  # (position, counts, Record, taken_at) of the previous statement
+    last = None  # (statement, Record) of the previous statement
     summary_batches = {}
     format_2_seen = False
     counts, prev, position, ended, end_where = {}, genesis, 0, None, None
@@ -673,19 +690,12 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
             summary_batches = check_statement_content(statement, version, definition, genesis, where)
             signed = {k: v for k, v in statement["counts"].items() if v}
             if last is not None:
-                if statement["position"] < last[0]:
-                    fail(37, where, f"its position {statement['position']} is below {last[2]}'s {last[0]}")
-                for answer, count in last[1].items():
-                    if signed.get(answer, 0) < count:
-                        fail(38, where, f"the count of answer {answer} went down from {count} ({last[2]}) to "
-                                        f"{signed.get(answer, 0)}")
+                check_growth(last[0], last[1], statement, where)
             if statement["position"] == 0 and statement["head_hash"] != genesis.hex():
                 fail(39, where, "at position 0 its head must be the genesis")
-            taken_at = parse_time(statement["taken_at"])
-            if last is not None and taken_at < last[3]:
-                fail(53, where, f"taken at {statement['taken_at']}, before {last[2]} ({last[4]}): a statement's "
-                                "time never goes back")
-            last = (statement["position"], signed, where, taken_at, statement["taken_at"])
+            if last is not None:
+                check_time_order(last[0], last[1], statement, where)
+            last = (statement, where)
             if statement["final"]:
                 final, final_where, final_text = statements, where, record["statement"]
             checkpoints.setdefault(statement["position"], []).append(
