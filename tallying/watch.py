@@ -42,6 +42,7 @@ from .verify import (
     check_statement_content,
     definition_difference,
     parse_time,
+    plural,
     read_statement,
 )
 
@@ -165,8 +166,10 @@ class Watch:
         if self.verbose:
             last = self.state["last"] or {}
             codes = batches_text({b: tuple(v) for b, v in last["batches"].items()}) if last else "no statement yet"
-            self.out(f"poll {self.poll}: {new_statements} new statements, {new_entries} new entries verified; "
-                     f"holding {self.state['statements']} statements, head at position {self.state['position']}"
+            self.out(f"poll {self.poll}: {plural(new_statements, 'new statement', 'new statements')}, "
+                     f"{plural(new_entries, 'new entry', 'new entries')} verified; holding "
+                     f"{plural(self.state['statements'], 'statement', 'statements')}, head at position "
+                     f"{self.state['position']}"
                      + (" (final result)" if self.state["final"] else "") + f"; codes: {codes}")
         return new_statements, new_entries
 

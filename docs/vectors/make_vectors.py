@@ -318,7 +318,7 @@ def build():
     invalid(19, "snapshot-extra-member", edit_line(sample, 3, '"type":"snapshot",', '"type":"snapshot","id":2,'), 3,
             "snapshot 2", "a snapshot record with an unknown member")
     ex = Export()
-    extra = copy.deepcopy(ex.statements[2])
+    extra = [copy.deepcopy(ex.statements[2][0]), KEY]
     extra[0].update(final=False, taken_at="2026-12-02T05:21:59+00:00")
     ex.statements.append(extra)
     invalid(20, "snapshot-after-the-final", ex.lines(), 5, "snapshot 4", "a statement after the final result")
@@ -397,7 +397,7 @@ def build():
     invalid(38, "count-goes-down", with_statement(lambda s: s.update(counts={"2": 6, "10": 0}), index=2), 3,
             "snapshot 2", "answer 10 falls from 1 to 0")
     ex = Export()
-    zero = copy.deepcopy(ex.statements[0])
+    zero = [copy.deepcopy(ex.statements[0][0]), KEY]
     zero[0].update(position=0, total=0, counts={"2": 0, "10": 0}, taken_at="2026-12-02T05:21:00+00:00",
                    head_hash=ex.chain()[0]["entry_hash"])
     ex.statements.insert(0, zero)
