@@ -138,11 +138,14 @@ def _walk(value, depth=1):
     return depth - 1
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_duplicate_members, parse_int=_integer_token,
+                            parse_float=_not_an_integer, parse_constant=_not_an_integer)
+
+
 def parse_record_json(text):
     """A line's JSON under the profile of docs/verification.md (check 2); raises Bad."""
     try:
-        value = json.loads(text, object_pairs_hook=_duplicate_members, parse_int=_integer_token,
-                           parse_float=_not_an_integer, parse_constant=_not_an_integer)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise Bad(f"nested more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError as error:
@@ -167,19 +170,19 @@ def _lines(source):
 def records(source):
     """(line number, record) for each line, after checks 1-3."""
     for number, raw in enumerate(_lines(source), start=1):
-        where = Record(None, number)
         if not raw.endswith(b"\n"):
-            fail(1, where, "the file ends in the middle of a line (truncated)")
+            fail(1, Record(None, number), "the file ends in the middle of a line (truncated)")
         try:
             text = raw[:-1].decode("utf-8")
-        except UnicodeDecodeError:
-            fail(2, where, "not UTF-8")
-        with checking(2, where):
             if text.startswith("\ufeff"):
                 raise Bad("a byte order mark")
             record = parse_record_json(text)
+        except UnicodeDecodeError:
+            fail(2, Record(None, number), "not UTF-8")
+        except Bad as problem:
+            fail(2, Record(None, number), str(problem))
         if not isinstance(record, dict) or not isinstance(record.get("type"), str):
-            fail(3, where, "not a record (a JSON object with a string type)")
+            fail(3, Record(None, number), "not a record (a JSON object with a string type)")
         yield number, record
 
 
@@ -706,8 +709,9 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
         elif kind == "entry":
             position += 1
             where = Record(f"entry {position}", number)
-            with checking(40, where):
-                _exact_keys(record, ENTRY_KEYS, "the entry")
+            if record.keys() != ENTRY_KEYS:
+                with checking(40, where):
+                    _exact_keys(record, ENTRY_KEYS, "the entry")
             if isinstance(record["position"], bool) or record["position"] != position:
                 fail(41, where, f"position {json.dumps(record['position'])} where {position} was expected")
             if isinstance(record["poll"], bool) or record["poll"] != poll_id:
@@ -715,12 +719,16 @@ def verify_export(source, public_key=None, out=print, against=None, accept_forma
             option = record["option"]
             if isinstance(option, bool) or not isinstance(option, int) or option not in answers:
                 fail(43, where, f"answer {json.dumps(option)} is not an answer of the poll")
-            with checking(44, where):
+            try:
                 prev_hash = _hex(record["prev_hash"], "prev_hash", 32)
+            except Bad as problem:
+                fail(44, where, str(problem))
             if prev_hash != prev:
                 fail(44, where, "prev_hash does not match " + ("the genesis" if position == 1 else "the previous entry"))
-            with checking(45, where):
+            try:
                 tracker_hash = _hex(record["tracker_hash"], "tracker_hash", 32)
+            except Bad as problem:
+                fail(45, where, str(problem))
             computed = entry_hash(prev, position, poll_id, option, tracker_hash)
             if computed.hex() != record["entry_hash"]:
                 fail(45, where, "entry_hash does not match its contents")
