@@ -122,6 +122,14 @@ class ResponseMetricsMiddleware:
 # --- state read at scrape time ---
 
 
+def _integrity(poll_id):
+    """The published figures' integrity (tallying.queries.statement_integrity), from the cached tally."""
+    from tallying.queries import poll_integrity
+
+    integrity = poll_integrity(poll_id)
+    return {"beyond_codes": integrity["ballots_beyond_codes"], "statement_invalid": bool(integrity["problem"])}
+
+
 def poll_figures(now=None):
     """Per poll that left the draft: received, counted, waiting, open or not, publication age.
 
@@ -143,6 +151,7 @@ def poll_figures(now=None):
             "poll": str(poll.id), "region": poll.region.slug, "counted": poll.counted,
             "waiting": poll.waiting, "received": poll.received,
             "open": poll.phase(now) == "open", "publication_age": max(0.0, (now - since).total_seconds()),
+            **_integrity(poll.id),
         })
     return figures
 
@@ -194,6 +203,10 @@ class StateCollector:
                 ("publication_age", "referendum_publication_age_seconds",
                  "Seconds since the poll's last publication (or since it opened, if none yet)."),
                 ("open", "referendum_poll_open", "1 while the poll accepts ballots."),
+                ("beyond_codes", "referendum_ballots_beyond_codes",
+                 "Ballots the latest signed statement counts beyond the codes used (stuffing): 0 when sound."),
+                ("statement_invalid", "referendum_statement_invalid",
+                 "1 when the latest signed statement does not verify on its own or against the one before it."),
             )
         }
         for figure in poll_figures():

@@ -17,7 +17,7 @@ signed (genesis version 1, GENESIS_V1).
 import hashlib
 import struct
 
-from tallying.canonical import canonical
+from .canonical import canonical
 
 GENESIS_V1 = bytes(32)
 _NUMBERS = struct.Struct(">QQQ")

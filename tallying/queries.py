@@ -1,10 +1,12 @@
 """Read paths for the observer pages and the API: tallies (cached), snapshots."""
 
 import contextvars
+import json
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from ballots.models import Poll
 from ballots.queries import poll_definition, public_polls, with_figures
@@ -48,10 +50,11 @@ def sealed_tally(poll_id):
     `after_final` says how many ledger entries lie beyond it."""
     head = PollHead.objects.filter(poll_id=poll_id).first()
     counts = {str(k): v for k, v in OptionCount.objects.filter(poll_id=poll_id).values_list("option_id", "count")}
-    latest = (
+    last_two = list(
         Snapshot.objects.filter(poll_id=poll_id, signature__isnull=False).exclude(statement="")
-        .order_by("-id").values("id", "statement", "signature").first()
+        .order_by("-id").values("id", "statement", "signature")[:2]
     )
+    latest = last_two[0] if last_two else None
     tally = {
         "final": None,
         "after_final": 0,
@@ -64,6 +67,7 @@ def sealed_tally(poll_id):
         "statement": latest and {
             "id": latest["id"], "text": latest["statement"], "signature": bytes(latest["signature"]).hex(),
         },
+        "integrity": statement_integrity(last_two, bytes(head.genesis) if head else None),
     }
     final = Snapshot.objects.filter(poll_id=poll_id, is_final=True).first()
     if final is not None:
@@ -74,6 +78,76 @@ def sealed_tally(poll_id):
             tally["head"] = {"position": final.position, "hash": bytes(final.head_hash).hex()}
             tally["as_of"] = final.taken_at.isoformat()
     return tally
+
+
+def statement_integrity(last_two, genesis):
+    """What every reader of a tally must be told about its latest signed statement, as a verifier
+    would find it (docs/verification.md): `ballots_beyond_codes`, the ballots its total counts
+    beyond the codes used to vote (checks 35 and 36: ballots put in without a code, i.e. stuffing),
+    and `problem`, the first check the statement fails on its own or against the one before it
+    (signature by the key in force, content, positions, counts and time never going back). No SQL:
+    it reads the two latest statements the tally already loads; `ok` is false on either."""
+    from . import signing, verify
+
+    integrity = {"ok": True, "ballots_beyond_codes": 0, "problem": None}
+    if not last_two:
+        return integrity
+    rows = [(verify.Record(f"statement #{row['id']}"), row) for row in reversed(last_two)]
+    try:
+        keys = signing.key_schedule()
+        previous = None
+        for where, row in rows:
+            statement, version = verify.read_statement(row["statement"], bytes(row["signature"]).hex(), keys, where)
+            # The definition each statement must sign is the one the statement before it signed.
+            definition = (previous or (statement, where))[0].get("definition") or statement.get("definition")
+            if version == 2:
+                verify.check_statement_content(statement, version, definition, genesis or verify.GENESIS_V1, where)
+            if previous is not None:
+                verify.check_growth(*previous, statement, where)
+                verify.check_time_order(*previous, statement, where)
+            previous = (statement, where)
+    except verify.Failure as problem:
+        integrity["problem"] = str(problem)
+    except (ValueError, TypeError, KeyError) as problem:  # a statement no verifier could even read
+        integrity["problem"] = f"unreadable statement ({type(problem).__name__})"
+    try:
+        integrity["ballots_beyond_codes"] = verify.codes_exceeded(json.loads(last_two[0]["statement"]))
+    except (ValueError, TypeError, AttributeError):
+        pass
+    integrity["ok"] = not integrity["problem"] and not integrity["ballots_beyond_codes"]
+    return integrity
+
+
+def integrity_by_poll(poll_ids):
+    """{poll id: statement_integrity} for several polls in one query (each poll's two latest
+    statements, by the primary key's index, and its genesis)."""
+    poll_ids = [int(i) for i in poll_ids]
+    rows = {i: [] for i in poll_ids}
+    genesis = {}
+    if poll_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.id, h.genesis, s.id, s.statement, s.signature FROM unnest(%s::bigint[]) AS p(id)"
+                " LEFT JOIN tallying_pollhead h ON h.poll_id = p.id"
+                " LEFT JOIN LATERAL (SELECT id, statement, signature FROM tallying_snapshot"
+                "   WHERE poll_id = p.id AND signature IS NOT NULL AND statement <> '' ORDER BY id DESC LIMIT 2) s"
+                " ON true ORDER BY p.id, s.id DESC",
+                [poll_ids],
+            )
+            for poll_id, poll_genesis, snapshot_id, statement, signature in cursor.fetchall():
+                genesis[poll_id] = bytes(poll_genesis) if poll_genesis is not None else None
+                if snapshot_id is not None:
+                    rows[poll_id].append({"id": snapshot_id, "statement": statement, "signature": signature})
+    return {i: statement_integrity(rows[i], genesis.get(i)) for i in poll_ids}
+
+
+def poll_integrity(poll_id):
+    """The integrity of a poll's published figures (statement_integrity): the cached tally's, or one
+    query."""
+    sealed = cache.get(tally_cache_key(poll_id))
+    if sealed is not None and "integrity" in sealed:
+        return sealed["integrity"]
+    return integrity_by_poll([poll_id])[poll_id]
 
 
 _one_per_poll = contextvars.ContextVar("tally_for_poll memo", default=None)
@@ -131,6 +205,7 @@ def _tally_for_poll(poll):
         "final": sealed.get("final"),
         "after_final": sealed.get("after_final", 0),
         "statement": sealed.get("statement"),
+        "integrity": sealed.get("integrity") or poll_integrity(poll.id),
     }
 
 

@@ -29,16 +29,20 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tallying.ledger import entry_hash
-from tallying.verify import (
+from .ledger import entry_hash
+from .verify import (
+    Bad,
     Failure,
     KeySchedule,
+    _duplicate_members,
     _first_key,
     _hex,
     batches_text,
     check_definition,
     check_statement_content,
     definition_difference,
+    parse_time,
+    plural,
     read_statement,
 )
 
@@ -68,7 +72,9 @@ def fetch_json(url, attempts=4):
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return json.loads(response.read().decode("utf-8"))
+                return json.loads(response.read().decode("utf-8"), object_pairs_hook=_duplicate_members)
+        except Bad as problem:  # a duplicate member: two readers could see two different answers
+            raise Alarm(f"{url}: the server's JSON is malformed ({problem})") from None
         except urllib.error.HTTPError as error:
             if error.code in (429, 502, 503, 504) and attempt + 1 < attempts:
                 time.sleep(min(int(error.headers.get("Retry-After") or 2), 60))
@@ -160,8 +166,10 @@ class Watch:
         if self.verbose:
             last = self.state["last"] or {}
             codes = batches_text({b: tuple(v) for b, v in last["batches"].items()}) if last else "no statement yet"
-            self.out(f"poll {self.poll}: {new_statements} new statements, {new_entries} new entries verified; "
-                     f"holding {self.state['statements']} statements, head at position {self.state['position']}"
+            self.out(f"poll {self.poll}: {plural(new_statements, 'new statement', 'new statements')}, "
+                     f"{plural(new_entries, 'new entry', 'new entries')} verified; holding "
+                     f"{plural(self.state['statements'], 'statement', 'statements')}, head at position "
+                     f"{self.state['position']}"
                      + (" (final result)" if self.state["final"] else "") + f"; codes: {codes}")
         return new_statements, new_entries
 
@@ -221,7 +229,7 @@ class Watch:
             if version == 2:
                 try:
                     check_definition(statement["definition"], f"{what}: the signed definition")
-                except Failure as problem:
+                except Bad as problem:
                     self.alarm(str(problem), evidence=snapshot)
                 state["definition"], state["genesis"] = statement["definition"], statement["genesis"]
             else:  # a poll from before format 2: its answers are known from the poll itself
@@ -251,6 +259,9 @@ class Watch:
                 self.alarm(f"{what} signs position {statement['position']}, below position {last['position']} of "
                            f"{last['what']} you hold: the server's history does not extend the one you hold",
                            evidence=snapshot)
+            if last.get("taken_at") and parse_time(statement["taken_at"]) < parse_time(last["taken_at"]):
+                self.alarm(f"{what} is taken at {statement['taken_at']}, before {last['what']} you hold "
+                           f"({last['taken_at']}): a statement's time never goes back (check 53)", evidence=snapshot)
             for answer, count in last["counts"].items():
                 if signed.get(answer, 0) < count:
                     self.alarm(f"counts went down: {what} gives answer {answer} {signed.get(answer, 0)}, "
@@ -273,6 +284,7 @@ class Watch:
         self.keep(snapshot)
         state["statements"] += 1
         state["last"] = {"position": statement["position"], "counts": signed, "what": what,
+                         "taken_at": statement["taken_at"],
                          "batches": {b: list(v) for b, v in batches.items()}}
         if statement["final"]:
             state["final"] = what
@@ -309,7 +321,7 @@ class Watch:
                                           _hex(entry["tracker_hash"], f"entry {position}: tracker_hash", 32))
                     if computed.hex() != entry["entry_hash"]:
                         raise Failure(f"entry {position}: entry_hash does not match its contents")
-                except (Failure, KeyError, TypeError) as problem:
+                except (Failure, Bad, KeyError, TypeError) as problem:
                     self.alarm(f"the ledger the server serves is broken: {problem}",
                                evidence={"statement": snapshot, "entry": entry})
                 prev = computed

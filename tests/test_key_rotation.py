@@ -80,7 +80,7 @@ def test_a_rotation_not_signed_by_the_old_key_fails(rotated, tmp_path):
     forged = json.loads(recs[1]["statement"])
     recs[1]["signature"] = signing._private_key(NEW_SEED).sign(signing.canonical(forged)).hex()
     code, output = verify(write_export(tmp_path / "poll.jsonl", encode(recs)), "--public-key", OLD_KEY)
-    assert code == 1 and "key rotation (line 2): the signature does not verify with the key it hands over from" \
+    assert code == 1 and "check 15, key rotation 1 (line 2): the signature does not verify with the key it hands over from" \
         in output, output
 
 

@@ -207,3 +207,44 @@ def test_tamper_commands_of_the_walk_through_fail_verification(tmp_path, vectors
     assert code == 1, output
     shown = DOC.split(command, 1)[1].split("```", 1)[0]
     assert output == next(line for line in shown.splitlines() if line.startswith("FAIL ")), output
+
+
+# --- The check vectors: docs/vectors/manifest.json ------------------------------------------------
+
+MANIFEST = json.loads((VECTORS / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_the_manifest_covers_every_numbered_check():
+    """At least one file fails at each check of the spec's list, and valid edge cases pass."""
+    listed = {int(n) for n in re.findall(r"^\| (\d+) \|", DOC, flags=re.MULTILINE)}
+    failing = {v["check"] for v in MANIFEST["vectors"] if v["verdict"] == "fail"}
+    assert set(range(1, 55)) <= listed, sorted(set(range(1, 55)) - listed)  # 55 is unused; 56-60: --against
+    assert listed - set(range(56, 61)) <= failing, sorted(listed - failing)
+    assert {"key-rotation", "times-in-other-offsets", "genesis-v1-format-1-statements"} <= {
+        v["file"].split("/")[1].removesuffix(".jsonl") for v in MANIFEST["vectors"] if v["verdict"] == "pass"}
+
+
+def test_the_vectors_are_what_the_script_writes(tmp_path):
+    """docs/vectors/make_vectors.py regenerates every file byte for byte (Ed25519 is deterministic)."""
+    subprocess.run(["python3", str(VECTORS / "make_vectors.py"), str(tmp_path)], check=True, timeout=120,
+                   env={**OBSERVER_ENV, "PYTHONPATH": str(ROOT)})
+    for vector in MANIFEST["vectors"]:
+        assert (tmp_path / vector["file"]).read_bytes() == (VECTORS / vector["file"]).read_bytes(), vector["file"]
+    assert json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8")) == MANIFEST
+
+
+@pytest.mark.parametrize("vector", MANIFEST["vectors"], ids=lambda v: v["file"])
+def test_vector(vector):
+    """Our verifier, as another verifier would run it: --json, one object per file."""
+    args = [str(VECTORS / vector["file"]), "--json"]
+    for key in vector["public_keys"]:
+        args += ["--public-key", key]
+    result = subprocess.run(["python3", "-m", "tallying.verify", *args], cwd=ROOT, capture_output=True, text=True,
+                            env={**OBSERVER_ENV, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert result.stderr == "", result.stderr  # never a traceback
+    verdict = json.loads(result.stdout)
+    assert verdict["verdict"] == vector["verdict"], verdict
+    assert result.returncode == {"pass": 0, "fail": 1, "unsigned": 3}[vector["verdict"]]
+    if vector["verdict"] == "fail":
+        assert (verdict["check"], verdict["line"], verdict["record"]) == \
+               (vector["check"], vector["line"], vector["record"]), verdict

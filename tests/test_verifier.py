@@ -70,7 +70,7 @@ def test_option_changed_in_one_entry(tmp_path, export_lines):
     answers = [a["id"] for a in recs[0]["definition"]["answers"]]
     recs[i]["option"] = next(a for a in answers if a != recs[i]["option"])  # the other answer
     code, output = run_verifier(tmp_path, encode(recs))
-    assert code == 1 and f"entry {recs[i]['position']}: entry_hash does not match" in output
+    assert code == 1 and f"check 45, entry {recs[i]['position']} (line {i + 1}): entry_hash does not match" in output
 
 
 def test_one_entry_removed(tmp_path, export_lines):

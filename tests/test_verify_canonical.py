@@ -70,10 +70,10 @@ def test_a_statement_over_a_position_beyond_the_ledger_fails(tmp_path, sample):
     cut = [r for r in sample if not (r["type"] == "entry" and r["position"] == 7)]
     cut[-1]["entries"] = 6
     code, output = check(tmp_path, cut)
-    assert code == 1 and "snapshot 3 (line 4) is signed at position 7 but the ledger holds entries 1..6" in output
+    assert code == 1 and "check 51, snapshot 3 (line 4): is signed at position 7 but the ledger holds entries 1..6" in output
 
 
 def test_an_extra_member_in_a_record_fails(tmp_path, sample):
     sample[1]["note"] = "trust me"
     code, output = check(tmp_path, sample)
-    assert code == 1 and "snapshot 1 (line 2) has unknown note" in output, output
+    assert code == 1 and "check 19, snapshot 1 (line 2): the record has unknown note" in output, output

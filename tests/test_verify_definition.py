@@ -82,10 +82,10 @@ def test_edited_definition_fails(tmp_path, genuine, what, fix_genesis):
     assert "definition" in output, output
     if fix_genesis:  # then the first signed statement is what contradicts it, naming the field
         field = "label_en" if what == "swapped labels" else what
-        assert "snapshot 1 (line 2): the poll's definition in the export differs from the one this statement signs" \
+        assert "check 28, snapshot 1 (line 2): the poll's definition in the export differs from the one this statement signs" \
                in output and field in output, output
     else:
-        assert "line 1: the definition hashes to" in output and "the poll's definition (question, answers, region)" \
+        assert "check 9, the poll record (line 1): the definition hashes to" in output and "the poll's definition (question, answers, region)" \
             " is not the one that was signed" in output
 
 
@@ -96,5 +96,5 @@ def test_edited_definition_of_a_poll_with_nothing_published_fails_at_its_first_e
     CHANGES["label_en"](recs[0]["definition"])
     recs[0]["genesis"] = ledger.definition_hash(recs[0]["definition"]).hex()
     code, output = verify(write_export(tmp_path / "poll.jsonl", encode(recs)), "--public-key", genuine["key"])
-    assert code == 1 and "entry 1: prev_hash does not match the genesis" in output, output
+    assert code == 1 and "check 44, entry 1 (line 2): prev_hash does not match the genesis" in output, output
 

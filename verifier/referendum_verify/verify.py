@@ -1,0 +1,1 @@
+../../tallying/verify.py
