@@ -179,7 +179,9 @@ def _publish(cursor, poll_id, waiting, final=False):
     if entries:
         _append_to_ledger(cursor, poll_id, entries)
         _add_counts(poll_id, added)
-    now = timezone.now()
+    # A statement's taken_at never goes back (verification check 53), even if the clock steps back.
+    last = Snapshot.objects.filter(poll_id=poll_id).order_by("-taken_at").values_list("taken_at", flat=True).first()
+    now = max(timezone.now(), last) if last else timezone.now()
     head.position, head.head_hash, head.sealed_at = position, prev, now
     head.save(update_fields=["position", "head_hash", "sealed_at"])
     # Every answer of the definition, zeros included, and any other option the ledger holds
