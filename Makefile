@@ -7,6 +7,7 @@ DEV_ENV := DEBUG=1
 OPS_ENV := DEBUG=$${DEBUG:-1}
 TEST_ENV := DEBUG=1 \
 	DATABASE_APP_ROLE=referendum_app \
+	DATABASE_SEALER_ROLE=referendum_sealer \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/referendum} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
 	SECRET_KEY=test-secret-key-that-is-long-enough-for-django-checks \

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 APPEND_ONLY_TABLES = ("ballots_auditentry", "tallying_ledgerentry", "tallying_snapshot")
 APP_OWNED_TABLES = ("ballots_inboxballot",)
+# What only publication writes: with a sealer role (DATABASE_SEALER_ROLE), the web app's role may
+# read these and nothing more, so a stolen web node cannot rewrite the published counts, move the
+# head or sign in a snapshot. The sealer role is a member of the app role (everything the app
+# may do, the inbox it owns included) and alone may write these.
+SEALER_TABLES = ("tallying_ledgerentry", "tallying_snapshot", "tallying_optioncount", "tallying_pollhead")
 
 
 def _existing_tables(cursor, names):
@@ -40,18 +45,37 @@ def _existing_tables(cursor, names):
     return [row[0] for row in cursor.fetchall()]
 
 
-def grant_app_privileges(cursor, app_role):
-    """Give the app role what it needs and no more; safe to run any number of times.
+def _require_role(cursor, setting, name):
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+    if cursor.fetchone() is None:
+        raise ImproperlyConfigured(
+            f"{setting} is {name!r}, but PostgreSQL has no such role. Create it first "
+            "(python -m referendum.ensure_db does; see docs/deployment.md)."
+        )
+
+
+def grant_sealer_privileges(cursor, app_role, sealer_role):
+    """The sealer role: the app role's rights, and alone INSERT/UPDATE on SEALER_TABLES (minus
+    UPDATE on the append-only ones); the app role keeps SELECT on them."""
+    _require_role(cursor, "DATABASE_SEALER_ROLE", sealer_role)
+    app, sealer = sql.Identifier(app_role), sql.Identifier(sealer_role)
+    cursor.execute(sql.SQL("GRANT {} TO {}").format(app, sealer))
+    for table in _existing_tables(cursor, SEALER_TABLES):
+        name = sql.Identifier(table)
+        cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(name, app))
+        rights = "INSERT" if table in APPEND_ONLY_TABLES else "INSERT, UPDATE"
+        cursor.execute(sql.SQL("GRANT SELECT, " + rights + " ON {} TO {}").format(name, sealer))
+    cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(sealer))
+
+
+def grant_app_privileges(cursor, app_role, sealer_role=None):
+    """Give the app role what it needs and no more (and the sealer role, if there is one, what
+    publication needs); safe to run any number of times.
 
     Runs as the role that owns the tables (or a superuser), in the database being migrated.
     """
     role = sql.Identifier(app_role)
-    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role])
-    if cursor.fetchone() is None:
-        raise ImproperlyConfigured(
-            f"DATABASE_APP_ROLE is {app_role!r}, but PostgreSQL has no such role. Create it first "
-            "(python -m referendum.ensure_db does; see docs/deployment.md)."
-        )
+    _require_role(cursor, "DATABASE_APP_ROLE", app_role)
     for statement in (
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         "GRANT USAGE ON SCHEMA public TO {role}",
@@ -73,6 +97,8 @@ def grant_app_privileges(cursor, app_role):
         cursor.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {role}").format(role=role))
         cursor.execute(sql.SQL("ALTER TABLE {table} OWNER TO {role}").format(table=sql.Identifier(table), role=role))
         cursor.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {role}").format(role=role))
+    if sealer_role:
+        grant_sealer_privileges(cursor, app_role, sealer_role)
 
 
 def after_migrate(using="default", **kwargs):
@@ -89,4 +115,4 @@ def after_migrate(using="default", **kwargs):
             raise ImproperlyConfigured(
                 "Migrations must run as the owner role, not as DATABASE_APP_ROLE (docs/deployment.md)."
             )
-        grant_app_privileges(cursor, app_role)
+        grant_app_privileges(cursor, app_role, settings.DATABASE_SEALER_ROLE or None)

@@ -197,6 +197,9 @@ if EMBEDDED_DATABASE or EMBEDDED_TASKS:
 
 # The role the app and the workers connect as; migrations (run as the owner) grant it its rights.
 DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "").strip() or DEV_APP_ROLE
+# The role sealers (Celery workers) connect as, if publication is to be theirs alone
+# (referendum/database_roles.py): the web role then cannot write counts, the head or snapshots.
+DATABASE_SEALER_ROLE = os.environ.get("DATABASE_SEALER_ROLE", "").strip()
 
 # A web request's statements are cancelled after this long (a 503 saying so), so a bad query fails
 # instead of running on after gunicorn gave up on the worker. Celery workers and manage.py commands

@@ -41,3 +41,15 @@ def push_mirror(self, target):
             raise
         countdown = 1 if isinstance(error, mirrors.MirrorBusy) else min(600, 10 * 2**self.request.retries)
         raise self.retry(exc=error, countdown=countdown) from error
+
+
+@shared_task(name="tallying.publish_final")
+def publish_final_task(poll_id, role, pseudonym):
+    """A coordinator's "publish the final result" where web nodes may not write publications
+    (DATABASE_SEALER_ROLE): the sealer does it. Safe to run twice (a second final is refused)."""
+    from ballots.services import Actor
+
+    try:
+        services.publish_final(poll_id, Actor(role=role, pseudonym=pseudonym))
+    except services.PublishRefused:
+        pass  # already published (by the periodic run, which publishes closed polls' results too)

@@ -5,6 +5,7 @@ from datetime import datetime
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +22,7 @@ from referendum import limits
 from referendum.responses import refuse
 from regions.access import console_required
 
-from . import charts, previews, queries, responses, services
+from . import charts, previews, queries, responses, services, tasks
 
 
 def _in_russian():
@@ -208,6 +209,14 @@ def verify_receipt(request):
     return render(request, "tallying/verify.html", context, status=status)
 
 
+def publications_are_the_sealers():
+    """This web node connects as the app role of a split set-up (DATABASE_SEALER_ROLE): it may
+    not write publications, so a Celery worker publishes for it."""
+    from django.db import connection
+
+    return bool(settings.DATABASE_SEALER_ROLE) and connection.settings_dict["USER"] == settings.DATABASE_APP_ROLE
+
+
 @require_POST
 @console_required
 def console_publish(request, poll_id):
@@ -217,6 +226,11 @@ def console_publish(request, poll_id):
         raise Http404
     if request.organizer.role != request.organizer.Role.COORDINATOR:
         return refuse(request, 403, "not_allowed", _("Only a coordinator can publish the final result."))
+    if publications_are_the_sealers():
+        actor = actor_for(request.organizer)
+        transaction.on_commit(lambda: tasks.publish_final_task.delay(poll.id, actor.role, actor.pseudonym))
+        messages.success(request, _("The final result is being published: it appears within seconds."))
+        return redirect("console-poll", poll.id)
     try:
         services.publish_final(poll.id, actor_for(request.organizer))
     except services.PublishRefused as refusal:

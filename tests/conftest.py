@@ -16,13 +16,18 @@ def admin_url():
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
 
 
+SEALER_ROLE = settings.DATABASE_SEALER_ROLE
+
+
 def ensure_app_role():
+    """The app role and, when the run splits publication off (DATABASE_SEALER_ROLE), the sealer's."""
     with psycopg.connect(admin_url(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone():
-            try:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)))
-            except psycopg.errors.DuplicateObject:
-                pass  # another test run created it at the same moment
+        for role in filter(None, (APP_ROLE, SEALER_ROLE)):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                try:
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+                except psycopg.errors.DuplicateObject:
+                    pass  # another test run created it at the same moment
 
 
 @pytest.fixture(scope="session")

@@ -174,8 +174,11 @@ def test_the_app_connects_as_the_app_role_and_never_sees_the_owner_or_superuser(
     assert readers == {"postgres", "migrate"}
     for name in ("web", "worker", "beat", "migrate"):
         environment = services[name]["environment"]
-        assert environment["DATABASE_URL"].startswith("postgres://referendum_app:"), name
+        # Web nodes and migrate's grants: the app role; workers and beat publish as the sealer role.
+        role = "referendum_sealer" if name in ("worker", "beat") else "referendum_app"
+        assert environment["DATABASE_URL"].startswith(f"postgres://{role}:"), name
         assert environment["DATABASE_APP_ROLE"] == "referendum_app", name
+        assert environment["DATABASE_SEALER_ROLE"] == "referendum_sealer", name
     script = " ".join(command_of(services["migrate"]))
     assert "referendum.ensure_db" in script and 'DATABASE_URL="$DATABASE_OWNER_URL" python manage.py migrate' in script
     db_example = (ROOT / ".env.db.example").read_text()

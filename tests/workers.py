@@ -19,6 +19,12 @@ def app_database_url():
     return f"postgres://{settings.DATABASE_APP_ROLE}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def sealer_database_url():
+    """The test database as the sealers' role (DATABASE_SEALER_ROLE), else the app role."""
+    db = connection.settings_dict
+    return f"postgres://{settings.DATABASE_SEALER_ROLE or settings.DATABASE_APP_ROLE}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 def child_env(**extra):
     """The environment of a child process (a worker, a server) that uses the same test database,
     as the app role, and the same Redis."""
@@ -38,7 +44,7 @@ def celery_process(*args, log_path, **env):
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "referendum", *args],
-            cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=child_env(**{"DATABASE_URL": sealer_database_url(), **env}), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
