@@ -38,6 +38,52 @@ class Cluster:
             as_postgres(BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
 
+def start(cluster, options):
+    as_postgres(BIN / "pg_ctl", "-D", cluster.data, "-l", cluster.log, "-o", " ".join(options), "-w", "start")
+
+
+def server_options(cluster):
+    return [f"-p {cluster.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={cluster.base}",
+            "-c log_min_error_statement=error"]
+
+
+@contextmanager
+def standby_of(primary, name="standby1"):
+    """A streaming standby of `primary` (pg_basebackup -R) on a port of its own, made the primary's
+    synchronous standby: a commit is acknowledged only once the standby holds it."""
+    base = Path(tempfile.mkdtemp(prefix="referendum-standby-"))
+    shutil.chown(base, "postgres", "postgres")
+    os.chmod(base, 0o700)
+    standby = Cluster(base, free_port())
+    try:
+        as_postgres(BIN / "pg_basebackup", "-D", standby.data, "-R", "-X", "stream", "-d",
+                    f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}")
+        start(standby, server_options(standby))
+        with primary.connect() as conn:
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'")
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 20
+            while conn.execute("SELECT count(*) FROM pg_stat_replication WHERE application_name = %s"
+                               " AND sync_state = 'sync'", [name]).fetchone()[0] != 1:
+                assert time.monotonic() < deadline, standby.log.read_text()
+                time.sleep(0.2)
+        yield standby
+    finally:
+        try:
+            standby.stop()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def promote(cluster):
+    as_postgres(BIN / "pg_ctl", "-D", cluster.data, "-w", "promote")
+
+
+def kill(cluster):
+    """The machine is lost: PostgreSQL stops at once, with no shutdown checkpoint."""
+    as_postgres(BIN / "pg_ctl", "-D", cluster.data, "-m", "immediate", "stop")
+
+
 @contextmanager
 def private_postgres(archive=False):
     base = Path(tempfile.mkdtemp(prefix="referendum-pg-"))
@@ -46,12 +92,11 @@ def private_postgres(archive=False):
     cluster = Cluster(base, free_port())
     try:
         as_postgres(BIN / "initdb", "-D", cluster.data, "-A", "trust", "-U", "postgres", "--no-sync")
-        options = [f"-p {cluster.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={base}",
-                   "-c log_min_error_statement=error"]
+        options = server_options(cluster)
         if archive:
             as_postgres("mkdir", cluster.archive)
             options += ["-c archive_mode=on", f"-c archive_command='cp %p {cluster.archive}/%f'"]
-        as_postgres(BIN / "pg_ctl", "-D", cluster.data, "-l", cluster.log, "-o", " ".join(options), "-w", "start")
+        start(cluster, options)
         deadline = time.monotonic() + 20
         while True:
             try:
