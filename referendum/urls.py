@@ -22,6 +22,6 @@ urlpatterns = [
     path("api/v1/openapi.yaml", views.openapi, name="api-openapi"),
     path("console/", include("regions.urls")),
     path("console/", include("regions.console.urls")),
-    path("console/", include("ballots.console_urls")),
+    path("console/", include("ballots.console.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 
 from regions.access import console_required
 
-from . import queries, services
-from .console_forms import CloseForm, ExtendForm, PauseForm, PollForm
-from .errors import BallotError
-from .models import Poll
+from .. import queries, services
+from ..errors import BallotError
+from ..models import Poll
+from .forms import CloseForm, ExtendForm, PauseForm, PollForm
 
 # What each state allows, as shown on the overview; the services check again.
 ACTIONS = {
