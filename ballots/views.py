@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET
 from referendum import limits, metrics
 from referendum.responses import json_error, refuse
 
-from . import queries, services
+from . import codes, queries, services
 from .errors import BallotError, PollNotFound
-from .forms import BallotForm
+from .forms import BallotForm, normalized_code
 
 
 def _lang():
@@ -70,14 +70,15 @@ def vote(request, poll_id):
     if not form.is_valid():
         return _vote_page(request, poll, form, status=400)
     try:
-        checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"], poll=poll)
+        code = normalized_code(form.cleaned_data["code"])
+        checked = services.check_ballot(poll.id, code, form.cleaned_data["option"], poll=poll)
     except BallotError as error:
         metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
         return _vote_page(request, poll, form, error=error.message, status=error.status)
     return render(
         request,
         "ballots/confirm.html",
-        {"poll": poll, "option": checked.option, "code": form.cleaned_data["code"]},
+        {"poll": poll, "option": checked.option, "code": codes.group(code)},
     )
 
 
@@ -96,7 +97,7 @@ def cast(request, poll_id):
         metrics.count_cast("invalid_form")
         return _vote_page(request, poll, form, status=400)
     try:
-        tracker = services.cast_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
+        tracker = services.cast_ballot(poll.id, normalized_code(form.cleaned_data["code"]), form.cleaned_data["option"])
     except BallotError as error:
         metrics.count_cast(error.code)
         return _vote_page(request, poll, form, error=error.message, status=error.status)
@@ -148,7 +149,7 @@ def _api_cast(request, poll_id):
         # The answer's id, a JSON integer (docs/openapi.yaml).
         return json_error(400, "bad_option", _("Please choose one of the answers listed for this question."))
     try:
-        tracker = services.cast_ballot(poll_id, payload["code"], payload["option"])
+        tracker = services.cast_ballot(poll_id, normalized_code(payload["code"]), payload["option"])
     except BallotError as error:
         return json_error(error.status, error.code, error.message)
     response = json_response({"tracker": tracker}, status=201)

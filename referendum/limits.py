@@ -21,6 +21,8 @@ from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import _get_ip, get_usage
 from django_ratelimit.exceptions import Ratelimited
 
+from ballots import codes
+
 # How many leading characters of a code or tracker (after normalization) name its bucket.
 PREFIX_LENGTH = 4
 
@@ -39,8 +41,9 @@ def _digest(*parts):
 
 
 def _normalized_prefix(text):
-    """The first PREFIX_LENGTH letters and digits of a code or tracker, as a code is compared."""
-    cleaned = "".join(ch for ch in unicodedata.normalize("NFKC", text or "").upper() if ch.isalnum())
+    """The first PREFIX_LENGTH letters and digits of a code or tracker, as a code is compared:
+    look-alike spellings of one code (Cyrillic А for A, O for 0) share one bucket."""
+    cleaned = "".join(ch for ch in codes.canonical(text) if ch.isalnum())
     return cleaned[:PREFIX_LENGTH]
 
 
