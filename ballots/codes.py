@@ -13,6 +13,8 @@ import secrets
 import unicodedata
 
 from django.conf import settings
+from django.core import signing
+from django.utils.crypto import constant_time_compare
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_SYMBOLS = 20  # 100 bits
@@ -123,3 +125,31 @@ def normalize_tracker(text):
 
 def hash_tracker(normalized_tracker):
     return hashlib.sha256(normalized_tracker.encode("ascii")).digest()
+
+
+# The tracker shown on the confirmation step travels in the forms with this token: an HMAC
+# (SECRET_KEY) over the poll, the tracker and, once the code is known, the code's hash. A client
+# can neither choose a tracker nor carry one over to another code; the server keeps nothing
+# (docs/receipts.md). Without a code, the token says only "drawn by this server for this poll"
+# (the vote page draws the tracker before the code is typed).
+_RECEIPT_SIGNER = signing.Signer(salt="ballots.receipt-tracker")
+
+
+def _receipt_value(poll_id, normalized_code, normalized_tracker):
+    code_hash = hash_code(normalized_code).hex() if normalized_code else ""
+    return f"{int(poll_id)}:{code_hash}:{normalized_tracker}"
+
+
+def receipt_token(poll_id, normalized_code, tracker):
+    """The token for `tracker` on this poll, bound to the code when `normalized_code` is given."""
+    return _RECEIPT_SIGNER.signature(_receipt_value(poll_id, normalized_code, normalize_tracker(tracker)))
+
+
+def receipt_token_valid(poll_id, normalized_code, tracker, token):
+    """Whether `token` was given with `tracker` for this poll (and this code, or no code)."""
+    try:
+        normalized_tracker = normalize_tracker(tracker)
+    except MalformedValue:
+        return False
+    expected = _RECEIPT_SIGNER.signature(_receipt_value(poll_id, normalized_code, normalized_tracker))
+    return isinstance(token, str) and constant_time_compare(expected, token)

@@ -178,7 +178,7 @@ def check_ballot(poll_id, code, option_id, poll=None):
     return CheckedBallot(poll=poll, option=option)
 
 
-def cast_ballot(poll_id, code, option_id):
+def cast_ballot(poll_id, code, option_id, tracker=None):
     """Record one ballot for the code and return the voter's receipt tracker (in clear, once).
 
     At most one ballot per code, even under concurrent calls: the credential row is locked and
@@ -189,7 +189,7 @@ def cast_ballot(poll_id, code, option_id):
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
-    tracker = codes.new_tracker()
+    tracker = tracker or codes.new_tracker()
     if connection.vendor == "postgresql":
         _cast_in_one_statement(poll_id, code_hash, option_id, codes.hash_tracker(codes.normalize_tracker(tracker)))
         return tracker
