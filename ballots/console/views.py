@@ -129,8 +129,22 @@ def poll_action(request, poll_id, action):
     except BallotError as error:
         messages.error(request, error.message)
         return _overview(request, _poll_or_404(request, poll_id), status=error.status)
-    messages.success(request, _("Done: %(action)s.") % {"action": dict(ACTION_LABELS)[action]})
+    messages.success(request, DONE[action])
     return redirect("console-poll", poll.id)
+
+
+# What the organizer reads after each action: what changed, and what happens next.
+DONE = {
+    "schedule": gettext_lazy("The poll is scheduled: it opens by itself at the opening time."),
+    "open": gettext_lazy("The poll is open: ballots are accepted now."),
+    "pause": gettext_lazy("The poll is paused: no ballot is accepted until you resume it."),
+    "resume": gettext_lazy("The poll is open again: ballots are accepted."),
+    "close": gettext_lazy(
+        "The poll is closed: no ballot is accepted any more. Its final result, with every ballot still "
+        "waiting, is published automatically within seconds."
+    ),
+    "extend": gettext_lazy("The closing time is moved."),
+}
 
 
 ACTION_LABELS = [
