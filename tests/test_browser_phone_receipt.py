@@ -2,17 +2,12 @@
 code and the answer, and the tracker (there and on the receipt) never breaks inside a group.
 Screenshots go to docs/img/ when SCREENSHOTS=docs, else to the test's temporary folder."""
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, screenshot_dir
 from tests.factories import make_codes, make_poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def assert_tracker_groups_unbroken(page):
 
 @pytest.mark.parametrize("width", [320, 360])
 def test_confirmation_after_language_switch_and_receipt_on_a_phone(live_server, browser, width, tmp_path):
-    out = DOCS_IMG if os.environ.get("SCREENSHOTS") == "docs" else tmp_path
+    out = screenshot_dir(tmp_path)
     poll = make_poll()
     (code,) = make_codes(poll)
     context = browser.new_context(viewport={"width": width, "height": 720}, is_mobile=True, locale="en-US")

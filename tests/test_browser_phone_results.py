@@ -3,21 +3,16 @@ waiting, percentages) on the first screen, the explanation of steps once, and pe
 the same by the live script as by the server (decimal comma). Screenshots go to docs/img/ when
 SCREENSHOTS=docs, else to the test's temporary folder."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from regions.services import seed_regions
 from tallying.services import seal_until_caught_up
-from tests.browser import chromium
+from tests.browser import chromium, screenshot_dir
 from tests.factories import make_poll
 from tests.sealing import cast_many
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +23,7 @@ def browser():
 
 @pytest.mark.parametrize("width", [320, 360])
 def test_every_region_on_the_first_screen(live_server, browser, width, tmp_path):
-    out = DOCS_IMG if os.environ.get("SCREENSHOTS") == "docs" else tmp_path
+    out = screenshot_dir(tmp_path)
     polls = [make_poll(region=region) for region in seed_regions()]
     for index, poll in enumerate(polls):
         cast_many(poll, 3 + index, option_index=index % 2)
