@@ -14,7 +14,7 @@ from referendum import limits, metrics
 from referendum.responses import json_error, refuse
 
 from . import codes, queries, services
-from .errors import BallotError, CodeAlreadyUsed, PollNotFound
+from .errors import BallotError, CodeAlreadyUsed, CodeForOtherPoll, PollNotFound
 from .forms import BallotForm, normalized_code
 
 
@@ -42,6 +42,19 @@ def home(request):
     now = timezone.now()
     polls = [(poll, poll.phase(now)) for poll in queries.public_polls()]
     return render(request, "ballots/home.html", {"polls": polls})
+
+
+def _naming_the_region(error, code):
+    """A code of another region's poll: say which region it is for."""
+    if not isinstance(error, CodeForOtherPoll):
+        return error
+    other = queries.poll_of_code(code)
+    if other is None:
+        return error
+    return CodeForOtherPoll(_(
+        "This voting code is for another region's referendum: %(region)s. Please vote there: choose "
+        "%(region)s on the list of referendums."
+    ) % {"region": other.region.name})
 
 
 def _vote_page(request, poll, form, error=None, status=200, tracker=None):
@@ -141,6 +154,7 @@ def _vote_step(request, poll):
         return _vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
+        error = _naming_the_region(error, code)
         return _vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
     return _confirm_page(request, poll, checked.option, code, tracker)
 
@@ -183,6 +197,8 @@ def cast(request, poll_id):
         return _vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)
+        if isinstance(error, CodeForOtherPoll):
+            error = _naming_the_region(error, code)
         return _vote_page(request, poll, form, error=error, status=error.status)
     metrics.count_cast("accepted")
     return _receipt_page(request, poll, tracker)
@@ -238,7 +254,11 @@ def _api_cast(request, poll_id):
         # The answer's id, a JSON integer (docs/openapi.yaml).
         return json_error(400, "bad_option", _("Please choose one of the answers listed for this question."))
     try:
-        tracker = services.cast_ballot(poll_id, normalized_code(payload["code"]), payload["option"])
+        code = normalized_code(payload["code"])
+        tracker = services.cast_ballot(poll_id, code, payload["option"])
+    except CodeForOtherPoll as error:
+        error = _naming_the_region(error, code)
+        return json_error(error.status, error.code, error.message)
     except BallotError as error:
         return json_error(error.status, error.code, error.message)
     response = json_response({"tracker": tracker}, status=201)

@@ -1,6 +1,6 @@
 """Times as a region's voters read them: local time first, UTC next to it."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
@@ -39,3 +39,13 @@ def local_time(moment, region):
         '<time datetime="{}">{} <span class="tz">({})</span> <span class="utc">· {}</span></time>',
         moment.isoformat(), date_format(local, "j E Y, H:i"), _offset(local), utc_text,
     )
+
+
+@register.simple_tag
+def local_time_iso(text, region):
+    """local_time of an ISO 8601 text (as the audit log's details hold times); '' if not one."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return ""
+    return local_time(moment, region)
