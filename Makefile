@@ -12,7 +12,7 @@ TEST_ENV := DEBUG=1 \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/1} \
 	SECRET_KEY=test-secret-key-that-is-long-enough-for-django-checks \
 	CREDENTIAL_PEPPER=test-pepper-0123456789abcdef0123456789 \
-	VAR_DIR=$(CURDIR)/var/test \
+	VAR_DIR=$${TEST_VAR_DIR:-$(CURDIR)/var/test} \
 	PUBLISH_MIN_BALLOTS=$${TEST_PUBLISH_MIN_BALLOTS:-1} \
 	PUBLISH_HOLD_BACK=$${TEST_PUBLISH_HOLD_BACK:-0} \
 	STATEMENT_TIMEOUT_MS=$${TEST_STATEMENT_TIMEOUT_MS:-60000} \
@@ -55,13 +55,13 @@ lint: .venv/.installed-test
 	.venv/bin/ruff check .
 
 test: .venv/.installed-test lint
-	$(PY) -m referendum.dev services --require
+	$(PY) -m referendum.dev services --require --test
 	$(PY) -m referendum.dev browser
 	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb nginx
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: .venv/.installed-test
-	$(PY) -m referendum.dev services --require
+	$(PY) -m referendum.dev services --require --test
 	$(PY) -m referendum.dev tools age age-keygen promtool prometheus pg_dump pg_restore psql createdb dropdb nginx
 	$(TEST_ENV) $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 

@@ -1,7 +1,69 @@
+import unicodedata
+
 from django import forms
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from . import codes
 from .blind import option_value
+from .errors import MalformedCode
+
+
+def shown_symbol(typed):
+    """A character as a person can recognise it in a message: itself, or its code point when it
+    prints as nothing (a zero-width or control character)."""
+    if typed.isprintable() and not typed.isspace() and unicodedata.category(typed) not in ("Mn", "Me"):
+        return typed
+    return f"U+{ord(typed):04X}"
+
+
+def _malformed_message(error, symbols, example, not_allowed, wrong_length):
+    if error.symbol is not None:
+        return not_allowed % {"symbol": shown_symbol(error.symbol), "example": example}
+    return wrong_length % {"count": error.length, "symbols": symbols, "example": example}
+
+
+def malformed_code(error):
+    """The refusal of a code that is not one (codes.MalformedValue), naming what is wrong."""
+    return MalformedCode(_malformed_message(
+        error, codes.CODE_SYMBOLS, "K7QM-2XWP-9HTR-4FZA-8B3D",
+        gettext(
+            "This does not look like a voting code: “%(symbol)s” is not one of its symbols. A code has only "
+            "digits and Latin letters (no I, L, O or U), for example %(example)s."
+        ),
+        ngettext(
+            "This does not look like a voting code: it has %(count)d letter or digit, a code has %(symbols)d, "
+            "for example %(example)s. Please check it and try again.",
+            "This does not look like a voting code: it has %(count)d letters and digits, a code has %(symbols)d, "
+            "for example %(example)s. Please check it and try again.",
+            error.length,
+        ),
+    ))
+
+
+def malformed_tracker_message(error):
+    return _malformed_message(
+        error, codes.TRACKER_SYMBOLS, "",
+        gettext(
+            "This does not look like a tracker code: “%(symbol)s” is not one of its symbols. A tracker has only "
+            "digits and Latin letters (no I, L, O or U), in groups of four."
+        ),
+        ngettext(
+            "This does not look like a tracker code: it has %(count)d letter or digit, a tracker has %(symbols)d, "
+            "in groups of four.",
+            "This does not look like a tracker code: it has %(count)d letters and digits, a tracker has %(symbols)d, "
+            "in groups of four.",
+            error.length,
+        ),
+    )
+
+
+def normalized_code(text):
+    """The code in its canonical form; MalformedCode (naming the symbol at fault) otherwise."""
+    try:
+        return codes.normalize_code(text)
+    except codes.MalformedValue as error:
+        raise malformed_code(error) from None
 
 
 class AnswerField(forms.TypedChoiceField):

@@ -139,3 +139,12 @@ def audit_entry_json(entry):
         "reason": entry.reason,
         "detail": entry.detail,
     }
+
+
+def poll_of_code(normalized_code):
+    """The poll (with its region) a code belongs to, or None: to tell a voter who chose the wrong
+    region which one the code is for."""
+    from . import codes
+    from .models import Poll
+
+    return Poll.objects.select_related("region").filter(credentials__code_hash=codes.hash_code(normalized_code)).first()

@@ -4,9 +4,11 @@ import csv
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models.functions import Now
+from django.db.models import F
+from django.db.models.functions import Greatest, Least, Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -510,10 +512,18 @@ def resume_poll(poll_id, actor=OPERATOR):
 
 
 def close_poll(poll_id, actor=OPERATOR):
-    """Close a poll now. Casts that committed before stay; none is accepted after this commits."""
+    """Close a poll now. Casts that committed before stay; none is accepted after this commits.
+
+    Its closing time moves to the database's now when that is earlier, so that every page says
+    when it actually closed (closes_at is not part of the signed definition)."""
+    poll = Poll.objects.only("opens_at", "closes_at").filter(pk=_poll_id(poll_id)).first()
+    changes = {}
+    if poll is not None and poll.opens_at <= timezone.now() < poll.closes_at:
+        # Never at or before the opening (the window stays positive, a check constraint).
+        changes["closes_at"] = Least(F("closes_at"), Greatest(Now(), F("opens_at") + timedelta(microseconds=1)))
     return _transition(
         poll_id, actor, {Poll.State.DRAFT, Poll.State.SCHEDULED, Poll.State.OPEN, Poll.State.PAUSED},
-        Poll.State.CLOSED, AuditEntry.Action.CLOSE, _("This poll is already %(state)s."),
+        Poll.State.CLOSED, AuditEntry.Action.CLOSE, _("This poll is already %(state)s."), **changes,
     )
 
 

@@ -1,8 +1,9 @@
 import json
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -12,9 +13,9 @@ from django.views.decorators.http import require_GET
 from referendum import limits, metrics
 from referendum.responses import json_error, refuse
 
-from . import queries, services
-from .errors import BallotError, PollNotFound
-from .forms import BallotForm
+from . import codes, queries, services
+from .errors import BallotError, CodeAlreadyUsed, CodeForOtherPoll, PollNotFound
+from .forms import BallotForm, normalized_code
 
 
 def _lang():
@@ -43,15 +44,70 @@ def home(request):
     return render(request, "ballots/home.html", {"polls": polls})
 
 
-def _vote_page(request, poll, form, error=None, status=200):
+def _naming_the_region(error, code):
+    """A code of another region's poll: say which region it is for."""
+    if not isinstance(error, CodeForOtherPoll):
+        return error
+    other = queries.poll_of_code(code)
+    if other is None:
+        return error
+    return CodeForOtherPoll(_(
+        "This voting code is for another region's referendum: %(region)s. Please vote there: choose "
+        "%(region)s on the list of referendums."
+    ) % {"region": other.region.name})
+
+
+def _vote_page(request, poll, form, error=None, status=200, tracker=None):
+    """`error`: the service's refusal (BallotError), shown above the form. The form carries the
+    tracker that the confirmation step will show, drawn now (see _kept_tracker)."""
+    tracker = tracker or codes.new_tracker()
     return render(
         request,
         "ballots/vote.html",
-        {"poll": poll, "phase": poll.phase(), "form": form, "error": error, "preview": {
+        {"poll": poll, "phase": poll.phase(), "form": form, "error": error and error.message,
+         "code_used": isinstance(error, CodeAlreadyUsed), "tracker": tracker,
+         "token": codes.receipt_token(poll.id, None, tracker), "preview": {
             "title": " · ".join([poll.region.name, _("Referendum")]), "description": poll.question, "image": None,
         }},
         status=status,
     )
+
+
+def _kept_tracker(request, poll, code=None, bound_only=False):
+    """The tracker a form carries, if its token is this server's for this poll and this code (or,
+    unless `bound_only`, for this poll before any code was typed); None otherwise. A client can
+    neither choose a tracker nor move one to another code (codes.receipt_token)."""
+    tracker, token = request.POST.get("tracker", ""), request.POST.get("token", "")
+    if not tracker:
+        return None
+    if (not bound_only and codes.receipt_token_valid(poll.id, None, tracker, token)) or (
+        code and codes.receipt_token_valid(poll.id, code, tracker, token)
+    ):
+        return codes.group(codes.normalize_tracker(tracker))
+    return None
+
+
+def _switch_language(request):
+    """The language switch of the confirmation step posts the ballot back here, so that the code
+    and the answer are kept without a URL or a stored copy; the choice is remembered as
+    set_language remembers it (a cookie)."""
+    language = request.POST.get("language")
+    if language in dict(settings.LANGUAGES):
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        return language
+    return None
+
+
+def _remember_language(response, language):
+    if language:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, language, max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+    return response
 
 
 @never_cache
@@ -59,7 +115,10 @@ def _vote_page(request, poll, form, error=None, status=200):
 @limits.limit_unknown("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.code_known)
 @limits.backstop("cast")
 def vote(request, poll_id):
-    """Step one: enter the code and choose; a valid choice leads to the confirmation page."""
+    """Step one: enter the code and choose; a valid choice leads to the confirmation page.
+
+    The confirmation step posts back here too: "Go back and change" (step=change) shows this
+    form again with the code and answer kept, its language switch shows the confirmation again."""
     poll = queries.public_poll(poll_id)
     if poll is None:
         return _poll_not_found(request)
@@ -67,19 +126,48 @@ def vote(request, poll_id):
         return method_not_allowed(request, "GET, POST")
     if request.method == "GET":
         return _vote_page(request, poll, BallotForm(poll))
+    language = _switch_language(request)
+    return _remember_language(_vote_step(request, poll), language)
+
+
+def _vote_step(request, poll):
     form = BallotForm(poll, request.POST)
+    tracker = _kept_tracker(request, poll)
     if not form.is_valid():
-        return _vote_page(request, poll, form, status=400)
+        return _vote_page(request, poll, form, status=400, tracker=tracker)
     try:
-        checked = services.check_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"], poll=poll)
+        code = normalized_code(form.cleaned_data["code"])
+    except BallotError as error:
+        metrics.count_cast(error.code)
+        return _vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+    tracker = tracker or _kept_tracker(request, poll, code)
+    if request.POST.get("step") == "change":
+        return _vote_page(request, poll, form, tracker=tracker)
+    try:
+        checked = services.check_ballot(poll.id, code, form.cleaned_data["option"], poll=poll)
+    except CodeAlreadyUsed as error:
+        metrics.count_cast(error.code)
+        if tracker:
+            # This page's form sent again after the ballot was cast: Back from the receipt lands
+            # here (the browser sends the step's form again). The tracker it carries is the one
+            # the confirmation step showed.
+            return _receipt_page(request, poll, tracker, again="back")
+        return _vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
-        return _vote_page(request, poll, form, error=error.message, status=error.status)
-    return render(
-        request,
-        "ballots/confirm.html",
-        {"poll": poll, "option": checked.option, "code": form.cleaned_data["code"]},
-    )
+        error = _naming_the_region(error, code)
+        return _vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+    return _confirm_page(request, poll, checked.option, code, tracker)
+
+
+def _confirm_page(request, poll, option, code, tracker=None):
+    """The confirmation step shows the receipt's tracker before anything is recorded, so that no
+    lost answer can take it away; its forms carry it with a token that binds it to this code."""
+    tracker = tracker or codes.new_tracker()
+    return render(request, "ballots/confirm.html", {
+        "poll": poll, "option": option, "code": codes.group(code), "tracker": tracker,
+        "token": codes.receipt_token(poll.id, code, tracker),
+    })
 
 
 @never_cache
@@ -97,13 +185,31 @@ def cast(request, poll_id):
     if not form.is_valid():
         metrics.count_cast("invalid_form")
         return _vote_page(request, poll, form, status=400)
+    confirmed = None
     try:
-        tracker = services.cast_ballot(poll.id, form.cleaned_data["code"], form.cleaned_data["option"])
+        code = normalized_code(form.cleaned_data["code"])
+        confirmed = _kept_tracker(request, poll, code, bound_only=True)
+        tracker = services.cast_ballot(poll.id, code, form.cleaned_data["option"], tracker=confirmed)
+    except CodeAlreadyUsed as error:
+        metrics.count_cast(error.code)
+        if confirmed:
+            # The same ballot again (a double tap, a reload, Back then Confirm, a retry after a lost
+            # answer): the code was used, most likely by this very form. Its tracker is the receipt.
+            return _receipt_page(request, poll, confirmed, again="confirm")
+        return _vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)
-        return _vote_page(request, poll, form, error=error.message, status=error.status)
+        if isinstance(error, CodeForOtherPoll):
+            error = _naming_the_region(error, code)
+        return _vote_page(request, poll, form, error=error, status=error.status)
     metrics.count_cast("accepted")
-    response = render(request, "ballots/receipt.html", {"poll": poll, "tracker": tracker})
+    return _receipt_page(request, poll, tracker)
+
+
+def _receipt_page(request, poll, tracker, again=False):
+    response = render(request, "ballots/receipt.html", {
+        "poll": poll, "tracker": tracker, "again": again, "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS,
+    })
     response["Cache-Control"] = "no-store"
     return response
 
@@ -151,7 +257,11 @@ def _api_cast(request, poll_id):
         # The answer's id, a JSON integer (docs/openapi.yaml).
         return json_error(400, "bad_option", _("Please choose one of the answers listed for this question."))
     try:
-        tracker = services.cast_ballot(poll_id, payload["code"], payload["option"])
+        code = normalized_code(payload["code"])
+        tracker = services.cast_ballot(poll_id, code, payload["option"])
+    except CodeForOtherPoll as error:
+        error = _naming_the_region(error, code)
+        return json_error(error.status, error.code, error.message)
     except BallotError as error:
         return json_error(error.status, error.code, error.message)
     response = json_response({"tracker": tracker}, status=201)

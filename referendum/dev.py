@@ -1,6 +1,8 @@
 """Developer commands used by the Makefile (standard library only, so they run before installs).
 
-  python -m referendum.dev services [--require]   start local PostgreSQL/Redis if installed but down
+  python -m referendum.dev services [--require] [--test]
+                                                  start local PostgreSQL/Redis if installed but down
+                                                  (--test: check TEST_DATABASE_URL/TEST_REDIS_URL's)
   python -m referendum.dev browser                install Debian's chromium if it is missing
   python -m referendum.dev tools CMD...           install the Debian packages of missing commands
                                                   (age, promtool, pg_dump: see APT_TOOLS)
@@ -10,11 +12,13 @@
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,22 +68,42 @@ def start_redis():
     return wait_for("127.0.0.1", 6379)
 
 
-def services(require):
+def _address(url, default_port):
+    """(host, port) of a postgres:// or redis:// URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def services(require, test=False):
+    """Check that PostgreSQL and Redis answer where the run will use them: for `make test`,
+    TEST_DATABASE_URL and TEST_REDIS_URL (any server, any port); otherwise the local defaults.
+    Only a local server on its default port is started when down."""
+    if test:
+        wanted = [
+            ("PostgreSQL", *_address(os.environ.get("TEST_DATABASE_URL") or "postgres://127.0.0.1:5432", 5432),
+             start_postgres),
+            ("Redis", *_address(os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379", 6379), start_redis),
+        ]
+    else:
+        wanted = [("PostgreSQL", "127.0.0.1", 5432, start_postgres), ("Redis", "127.0.0.1", 6379, start_redis)]
     missing = []
-    for name, port, start in (("PostgreSQL", 5432, start_postgres), ("Redis", 6379, start_redis)):
-        if answers("127.0.0.1", port):
+    for name, host, port, start in wanted:
+        if answers(host, port):
             continue
-        print(f"{name} does not answer on 127.0.0.1:{port}; trying to start it.")
-        if not start():
-            missing.append(name)
+        local_default = host in ("127.0.0.1", "localhost") and port in (5432, 6379)
+        print(f"{name} does not answer on {host}:{port}" + ("; trying to start it." if local_default else "."))
+        if not (local_default and start()):
+            missing.append(f"{name} ({host}:{port})")
     if missing:
         what = " and ".join(missing)
         if require:
             print(
-                f"ERROR: {what} is not running on this machine and could not be started "
+                f"ERROR: {what} is not running and could not be started "
                 f"(is it installed? e.g. apt-get install postgresql redis-server). "
-                f"The test suite needs real PostgreSQL (127.0.0.1:5432, user postgres) and Redis "
-                f"(127.0.0.1:6379).",
+                f"The test suite needs real PostgreSQL and Redis: by default 127.0.0.1:5432 (user "
+                f"postgres) and 127.0.0.1:6379, or the servers TEST_DATABASE_URL and TEST_REDIS_URL name.",
                 file=sys.stderr,
             )
             return 1
@@ -158,6 +182,27 @@ def envfile():
     return 0
 
 
+# What beat and the worker log for every periodic sealing run, every SEAL_INTERVAL_SECONDS: beat's
+# "Sending due task", the worker's "received", and its "succeeded" when nothing was published
+# (every count 0). A run that publishes still shows ("succeeded …: {3: 100}"): once per publication.
+_TICK = re.compile(
+    r"Sending due task|Task tallying\.seal_open_polls\[[^]]+\] received"
+    r"|Task tallying\.seal_open_polls\[[^]]+\] succeeded in [0-9.]+s: \{(?:\d+: 0(?:, )?)*\}\s*$"
+)
+
+
+def quiet(line):
+    """Whether a log line of `make run` is a periodic tick that published nothing."""
+    return bool(_TICK.search(line))
+
+
+def _pass_on(stream):
+    for line in stream:
+        if not quiet(line):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
 def run():
     """Start gunicorn, one Celery worker and beat; Ctrl-C stops them all."""
     sys.path.insert(0, ROOT)
@@ -167,6 +212,13 @@ def run():
 
     django.setup()
     port = os.environ.get("PORT", "8000")
+    if answers("127.0.0.1", int(port)):
+        print(
+            f"ERROR: port {port} is already taken on 127.0.0.1 (another `make run`, or another server). "
+            f"Stop it, or start on another port: make run PORT={int(port) + 1}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     procs = [
         [os.path.join(VENV_BIN, "gunicorn"), "referendum.wsgi", "-c", os.path.join(ROOT, "referendum", "gunicorn.conf.py"),
          "--bind", f"127.0.0.1:{port}"],
@@ -179,14 +231,20 @@ def run():
             [os.path.join(VENV_BIN, "celery"), "-A", "referendum", "beat", "--loglevel", "INFO",
              "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         ]
-    children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in procs]
+    children = [
+        subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, bufsize=1)
+        for cmd in procs
+    ]
+    for child in children:
+        threading.Thread(target=_pass_on, args=(child.stdout,), daemon=True).start()
     publisher = None
     if settings.EMBEDDED_TASKS:
         from referendum import embedded
 
         publisher = embedded.start_publisher()
 
-    def stop(*_):
+    def stop(*_, exit_code=0):
         if publisher is not None:
             publisher.set()
         for child in children:
@@ -197,30 +255,39 @@ def run():
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
-        sys.exit(0)
+        sys.exit(exit_code)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    if wait_for("127.0.0.1", int(port), 30):
+    web = children[0]
+    deadline = time.monotonic() + 30
+    while not answers("127.0.0.1", int(port)) and web.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if web.poll() is not None or not answers("127.0.0.1", int(port)):
+        print(f"ERROR: the web server did not start listening on 127.0.0.1:{port} (see its messages above).",
+              file=sys.stderr)
+        stop(exit_code=1)
+    else:
         codes = os.path.join(settings.VAR_DIR, "demo-codes.csv")
         print(f"\n  Referendum is running at http://127.0.0.1:{port}/")
         print(f"  Demo voting codes: {codes}")
         print(f"  Counts move in steps of {settings.PUBLISH_MIN_BALLOTS} ballots (PUBLISH_MIN_BALLOTS; "
               f"{'in-process publisher' if settings.EMBEDDED_TASKS else 'Celery beat'} every "
               f"{settings.SEAL_INTERVAL_SECONDS:g} s).")
-        print("  Press Ctrl-C to stop the web server, worker and beat.\n", flush=True)
+        print("  Press Ctrl-C to stop the web server, worker and beat. Beat's periodic sealing runs are not")
+        print("  logged one by one; each publication is.\n", flush=True)
     while True:
         for child in children:
             if child.poll() is not None:
                 print(f"{os.path.basename(child.args[0])} exited ({child.returncode}); stopping.", file=sys.stderr)
-                stop()
+                stop(exit_code=1)
         time.sleep(0.5)
 
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "services":
-        sys.exit(services(require="--require" in sys.argv))
+        sys.exit(services(require="--require" in sys.argv, test="--test" in sys.argv))
     if command == "browser":
         sys.exit(browser())
     if command == "tools":

@@ -24,6 +24,8 @@ from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import _get_ip, get_usage
 from django_ratelimit.exceptions import Ratelimited
 
+from ballots import codes
+
 from . import metrics
 
 # How many leading characters of a code or tracker (after normalization) name its bucket.
@@ -44,11 +46,12 @@ def _digest(*parts):
 
 
 def _normalized_prefix(text):
-    """The first PREFIX_LENGTH letters and digits of a code or tracker, as a code is compared, under
-    a keyed hash: a Redis dump holds rate-limit keys, and django-ratelimit's own MD5 of a 4-symbol
-    prefix is undone by trying the million prefixes, dating a voter's attempt by its window. The
-    key derives from SECRET_KEY, which Redis never holds."""
-    cleaned = "".join(ch for ch in unicodedata.normalize("NFKC", text or "").upper() if ch.isalnum())
+    """The first PREFIX_LENGTH letters and digits of a code or tracker, as a code is compared
+    (look-alike spellings of one code, Cyrillic А for A, O for 0, share one bucket), under a keyed
+    hash: a Redis dump holds rate-limit keys, and django-ratelimit's own MD5 of a 4-symbol prefix
+    is undone by trying the million prefixes, dating a voter's attempt by its window. The key
+    derives from SECRET_KEY, which Redis never holds."""
+    cleaned = "".join(ch for ch in codes.canonical(text) if ch.isalnum())
     key = hashlib.sha256(b"referendum/limits/prefix\x00" + settings.SECRET_KEY.encode()).digest()
     return hmac.new(key, cleaned[:PREFIX_LENGTH].encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
@@ -20,8 +22,10 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),
     path("api/v1/openapi.yaml", views.openapi, name="api-openapi"),
+    # Browsers ask for /favicon.ico whatever the page links: answer it instead of a 404 per visit.
+    path("favicon.ico", lambda request: redirect(static("favicon.ico"), permanent=True)),
     path("console/", include("regions.urls")),
     path("console/", include("regions.console.urls")),
-    path("console/", include("ballots.console_urls")),
+    path("console/", include("ballots.console.urls")),
     path("admin/", admin.site.urls),
 ]

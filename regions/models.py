@@ -10,6 +10,8 @@ class Region(models.Model):
     name_en = models.CharField(_("name in English"), max_length=100)
     name_ru = models.CharField(_("name in Russian"), max_length=100)
     ordering = models.PositiveSmallIntegerField(_("display order"), default=0)
+    # Where the region's voters live: pages show times in it, next to UTC (an IANA name).
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
 
     class Meta:
         ordering = ["ordering", "slug"]

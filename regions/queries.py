@@ -9,7 +9,8 @@ from .models import EnrolmentLink, Organizer, Region
 
 def regions_with_counts():
     """Every region with how many organizers are assigned to it (one grouped query)."""
-    return Region.objects.annotate(organizer_count=Count("organizers"))
+    # In display order: an aggregate drops Meta.ordering (Django leaves GROUP BY queries unordered).
+    return Region.objects.annotate(organizer_count=Count("organizers")).order_by("ordering", "slug")
 
 
 def organizer_accounts():

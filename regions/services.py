@@ -14,13 +14,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from .models import EnrolmentLink, Organizer, Region
 from .signals import organizer_action
 
-# The five regions of the referendum, in display order.
+# The five regions of the referendum, in display order, with the time zone their pages use.
 REGIONS = [
-    ("siberia", "Siberia", "Сибирь"),
-    ("urals", "Urals", "Урал"),
-    ("kaliningrad", "Kaliningrad", "Калининград"),
-    ("krasnodar", "Krasnodar", "Краснодар"),
-    ("ingria", "Ingria", "Ингрия"),
+    ("siberia", "Siberia", "Сибирь", "Asia/Novosibirsk"),
+    ("urals", "Urals", "Урал", "Asia/Yekaterinburg"),
+    ("kaliningrad", "Kaliningrad", "Калининград", "Europe/Kaliningrad"),
+    ("krasnodar", "Krasnodar", "Краснодар", "Europe/Moscow"),
+    ("ingria", "Ingria", "Ингрия", "Europe/Moscow"),
 ]
 
 
@@ -28,9 +28,9 @@ REGIONS = [
 def seed_regions():
     """Create or update the five regions; running it again changes nothing."""
     regions = []
-    for ordering, (slug, name_en, name_ru) in enumerate(REGIONS):
+    for ordering, (slug, name_en, name_ru, time_zone) in enumerate(REGIONS):
         region, _ = Region.objects.update_or_create(
-            slug=slug, defaults={"name_en": name_en, "name_ru": name_ru, "ordering": ordering}
+            slug=slug, defaults={"name_en": name_en, "name_ru": name_ru, "ordering": ordering, "time_zone": time_zone}
         )
         regions.append(region)
     return regions

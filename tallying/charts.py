@@ -29,7 +29,7 @@ def _nice_ceiling(value):
 
 
 def turnout_line(series, title):
-    """A line of ballots sealed over time, from snapshot_series() points; '' if fewer than two."""
+    """Ballots counted over time as steps, from snapshot_series() points; '' if fewer than two."""
     points = [(_parse(p["taken_at"]), p["total"]) for p in series]
     if len(points) < 2:
         return ""
@@ -43,7 +43,11 @@ def turnout_line(series, title):
         y = PAD_TOP + inner_h * (1 - total / top)
         return f"{x:.1f},{y:.1f}"
 
-    line = " ".join(xy(when, total) for when, total in points)
+    # Counts move in steps (a publication adds at least K ballots at once): a stair, not a slope.
+    stairs = [points[0]]
+    for (_, before), (when, total) in zip(points, points[1:], strict=False):
+        stairs += [(when, before), (when, total)]
+    line = " ".join(xy(when, total) for when, total in stairs)
     area = f"{PAD_LEFT},{PAD_TOP + inner_h} {line} {PAD_LEFT + inner_w},{PAD_TOP + inner_h}"
     base_y = PAD_TOP + inner_h
     parts = [

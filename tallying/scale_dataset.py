@@ -273,7 +273,7 @@ class Builder:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = 0")
             regions = seed_regions()
-            assert [r.slug for r in regions][: len(REGIONS)] == [slug for slug, _en, _ru in REGIONS]
+            assert [r.slug for r in regions][: len(REGIONS)] == [slug for slug, *_rest in REGIONS]
             regions = regions[: len(REGIONS)]
             accounts = self.organizers(regions)
             regional = {a["region"]: a for a in accounts if a["region"]}

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from ballots import blind, codes
+from ballots.forms import malformed_tracker_message
 from ballots.queries import managed_poll, public_poll, public_polls
 from ballots.services import actor_for
 from referendum import limits
@@ -193,8 +194,8 @@ def verify_receipt(request):
     if request.method == "POST" and form.is_valid():
         try:
             tracker = codes.normalize_tracker(form.cleaned_data["tracker"])
-        except codes.MalformedValue:
-            form.add_error("tracker", _("This does not look like a tracker code: it has 32 letters and digits in groups of four."))
+        except codes.MalformedValue as error:
+            form.add_error("tracker", malformed_tracker_message(error))
             status = 400
         else:
             result = queries.receipt_status(codes.hash_tracker(tracker)) or "not_published"

@@ -19,3 +19,14 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def screenshot_dir(tmp_path):
+    """Where a test's screenshots go: docs/img/ when SCREENSHOTS=docs (to refresh the documentation's
+    pictures), else the test's temporary folder."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("SCREENSHOTS") == "docs":
+        return Path(__file__).resolve().parent.parent / "docs" / "img"
+    return tmp_path

@@ -27,7 +27,8 @@ def test_results_update_live_without_reload(live_server):
         page.evaluate("window.__marker = 'same page'")
         cast_many(poll, 5, option_index=0)
         seal_until_caught_up(poll.id)
-        expect(page.locator(f'[data-poll="{poll.id}"] [data-total]')).to_have_text("7", timeout=15000)
+        expect(page.locator(f'article[data-poll="{poll.id}"] [data-total]')).to_have_text("7", timeout=15000)
+        expect(page.locator(f'tbody[data-poll="{poll.id}"] [data-total]')).to_have_text("7")  # the summary too
         assert count_cell(page, poll, yes).inner_text() == "7"
         assert page.evaluate("window.__marker") == "same page"  # updated in place, not reloaded
         assert "s ago" in page.locator(f'[data-poll="{poll.id}"] [data-as-of-text]').inner_text()

@@ -87,7 +87,7 @@ def test_malformed_code(world, channel, typed):
 def test_code_of_another_regions_poll(world, channel):
     code = world["urals_code"]
     response = submit(channel, world["siberia"].id, code, world["siberia"].options.first().id, world)
-    assert_refused(response, channel, 403, "code_other_poll", "another region")
+    assert_refused(response, channel, 403, "code_other_poll", "referendum: Urals")
     assert not InboxBallot.objects.exists()
     assert credential_of(code).used is False
 

@@ -18,7 +18,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ballots import codes
-from ballots.console_batches import qr_svg
+from ballots.console.batches import qr_svg
 from ballots.errors import CodeRevoked
 from ballots.models import AuditEntry, CodeBatch, Credential, InboxBallot, Poll, StoredCodes
 from ballots.services import CODE_INSERT_CHUNK, cast_ballot, fill_batch

@@ -425,10 +425,24 @@ def copy_build_context(target):
     shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(*patterns))
 
 
-# A Redis database of its own: beat queues real tasks there, and they are flushed afterwards.
-COMPOSE_TEST_REDIS_URL = (
-    urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"))._replace(path="/15").geturl()
-)
+def compose_test_redis_url(environ=os.environ):
+    """A Redis database of its own: beat queues real tasks there, and they are flushed afterwards.
+    TEST_COMPOSE_REDIS_URL when given, else the database after the run's own on the run's own
+    server (never a fixed number: two runs on one machine must not flush each other's)."""
+    if environ.get("TEST_COMPOSE_REDIS_URL"):
+        return environ["TEST_COMPOSE_REDIS_URL"]
+    given = urlsplit(environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"))
+    database = int(given.path.strip("/") or 0)
+    return given._replace(path=f"/{database + 1}").geturl()
+
+
+COMPOSE_TEST_REDIS_URL = compose_test_redis_url()
+
+
+def test_the_compose_test_redis_follows_the_run_s_own():
+    assert compose_test_redis_url({"REDIS_URL": "redis://127.0.0.1:6383/1"}) == "redis://127.0.0.1:6383/2"
+    assert compose_test_redis_url({"REDIS_URL": "redis://h:7000/8"}) == "redis://h:7000/9"
+    assert compose_test_redis_url({"REDIS_URL": "redis://h:7000/8", "TEST_COMPOSE_REDIS_URL": "redis://x/3"}) == "redis://x/3"
 
 
 @pytest.fixture

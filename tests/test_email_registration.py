@@ -98,7 +98,7 @@ def test_one_code_per_address_per_poll_and_nothing_in_clear(worker, caplog):
     receipt = client.post(f"/polls/{siberia.id}/cast", {"code": code, "option": yes.id})
     assert receipt.status_code == 200
     assert b'id="tracker"' in receipt.content
-    tracker = re.search(rb'id="tracker">([0-9A-Z-]+)<', receipt.content).group(1).decode()
+    tracker = re.search(rb'id="tracker" data-tracker="([0-9A-Z-]+)"', receipt.content).group(1).decode()
 
     # The same address, written differently: the same page, then a polite mail and no second code.
     second = ask(client, siberia, SAME_ADDRESS_WRITTEN_DIFFERENTLY)

@@ -40,8 +40,11 @@ def full_flow():
     assert client.get(f"/polls/{siberia.id}/").status_code == 200
     confirm = client.post(f"/polls/{siberia.id}/", {"code": form_code, "option": option.id})
     assert b"You are about to vote" in confirm.content
-    receipt = client.post(f"/polls/{siberia.id}/cast", {"code": form_code, "option": option.id})
-    form_tracker = re.search(rb'id="tracker">([0-9A-Z-]+)<', receipt.content).group(1).decode()
+    # The confirmation step's form as the browser sends it: the tracker drawn there and its token.
+    confirmed = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm.content.decode()))
+    receipt = client.post(f"/polls/{siberia.id}/cast", confirmed)
+    assert client.post(f"/polls/{siberia.id}/cast", confirmed).status_code == 200  # the same form again
+    form_tracker = re.search(rb'id="tracker" data-tracker="([0-9A-Z-]+)"', receipt.content).group(1).decode()
 
     api = client.post(
         f"/api/v1/polls/{siberia.id}/ballots",

@@ -3,8 +3,18 @@
 (function () {
   "use strict";
   var INTERVAL_MS = 5000;
+  // Every element showing a poll's figures (the summary's rows and the poll's card) by poll id.
   var cards = Array.prototype.slice.call(document.querySelectorAll("[data-poll]"));
   if (!cards.length || !window.fetch) return;
+  var byPoll = {};
+  cards.forEach(function (card) {
+    var id = card.getAttribute("data-poll");
+    (byPoll[id] = byPoll[id] || []).push(card);
+  });
+  // Percentages as the server writes them: one decimal, in the page's language (60,0 in Russian).
+  var lang = document.documentElement.lang || "en";
+  var percentFormat = window.Intl ? new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : null;
+  function formatPercent(value) { return percentFormat ? percentFormat.format(value) : value.toFixed(1); }
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function clock(date) {
@@ -22,43 +32,51 @@
     target.classList.toggle("stale", !!stale);
   }
 
+  function setText(card, selector, value) {
+    var target = card.querySelector(selector);
+    if (target && value !== undefined) target.textContent = value;
+  }
+
   function apply(card, tally) {
     var total = tally.total;
-    card.querySelector("[data-total]").textContent = total;
-    var received = card.querySelector("[data-received]");
-    if (received && tally.received !== undefined) received.textContent = tally.received;
-    var waiting = card.querySelector("[data-waiting]");
-    if (waiting && tally.waiting !== undefined) waiting.textContent = tally.waiting;
+    setText(card, "[data-total]", total);
+    setText(card, "[data-received]", tally.received);
+    setText(card, "[data-waiting]", tally.waiting);
     tally.counts.forEach(function (entry) {
-      var row = card.querySelector('tr[data-option="' + entry.option + '"]');
+      var row = card.querySelector('[data-option="' + entry.option + '"]');
       if (!row) return;
       var percent = total ? Math.round(1000 * entry.count / total) / 10 : 0;
-      row.querySelector("[data-count]").textContent = entry.count;
-      row.querySelector("[data-percent]").textContent = percent.toFixed(1);
+      setText(row, "[data-count]", entry.count);
+      setText(row, "[data-percent]", formatPercent(percent));
       var meter = row.querySelector("[data-meter]");
-      meter.value = percent;
-      meter.textContent = percent.toFixed(1) + "%";
+      if (meter) {
+        meter.value = percent;
+        meter.textContent = formatPercent(percent) + "%";
+      }
     });
     if (tally.as_of) card.setAttribute("data-as-of", tally.as_of);
     card.removeAttribute("data-stale");
     showAge(card, false);
   }
 
-  function refresh(card) {
-    fetch("/api/v1/polls/" + card.getAttribute("data-poll") + "/tally", { headers: { Accept: "application/json" } })
+  function refresh(pollId) {
+    var shown = byPoll[pollId];
+    fetch("/api/v1/polls/" + pollId + "/tally", { headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error(response.status);
         return response.json();
       })
-      .then(function (tally) { apply(card, tally); })
+      .then(function (tally) { shown.forEach(function (card) { apply(card, tally); }); })
       .catch(function () {
         // Keep the figures we have and say how old they are.
-        card.setAttribute("data-stale", "1");
-        showAge(card, true);
+        shown.forEach(function (card) {
+          card.setAttribute("data-stale", "1");
+          showAge(card, true);
+        });
       });
   }
 
-  setInterval(function () { cards.forEach(refresh); }, INTERVAL_MS);
+  setInterval(function () { Object.keys(byPoll).forEach(refresh); }, INTERVAL_MS);
   setInterval(function () {
     cards.forEach(function (card) { showAge(card, card.hasAttribute("data-stale")); });
   }, 1000);

@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 from referendum.responses import refuse
 from regions.access import console_required
 
-from . import queries, services
-from .errors import BallotError
-from .models import CodeBatch
+from .. import queries, services
+from ..errors import BallotError
+from ..models import CodeBatch
 
 # Cards are offered for batches up to this size (one page with a QR code per code); larger
 # batches go to a print shop as CSV.

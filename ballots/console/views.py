@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 
 from regions.access import console_required
 
-from . import queries, services
-from .console_forms import CloseForm, ExtendForm, PauseForm, PollForm
-from .errors import BallotError
-from .models import Poll
+from .. import queries, services
+from ..errors import BallotError
+from ..models import Poll
+from .forms import CloseForm, ExtendForm, PauseForm, PollForm
 
 # What each state allows, as shown on the overview; the services check again.
 ACTIONS = {
@@ -129,8 +129,22 @@ def poll_action(request, poll_id, action):
     except BallotError as error:
         messages.error(request, error.message)
         return _overview(request, _poll_or_404(request, poll_id), status=error.status)
-    messages.success(request, _("Done: %(action)s.") % {"action": dict(ACTION_LABELS)[action]})
+    messages.success(request, DONE[action])
     return redirect("console-poll", poll.id)
+
+
+# What the organizer reads after each action: what changed, and what happens next.
+DONE = {
+    "schedule": gettext_lazy("The poll is scheduled: it opens by itself at the opening time."),
+    "open": gettext_lazy("The poll is open: ballots are accepted now."),
+    "pause": gettext_lazy("The poll is paused: no ballot is accepted until you resume it."),
+    "resume": gettext_lazy("The poll is open again: ballots are accepted."),
+    "close": gettext_lazy(
+        "The poll is closed: no ballot is accepted any more. Its final result, with every ballot still "
+        "waiting, is published automatically within seconds."
+    ),
+    "extend": gettext_lazy("The closing time is moved."),
+}
 
 
 ACTION_LABELS = [
