@@ -85,6 +85,11 @@ CREDENTIAL_PEPPER = secret("CREDENTIAL_PEPPER").encode()
 # Ed25519 seed (base64 of 32 bytes) that signs every published snapshot; its public key is
 # published at /api/v1/public-key. Generate: python -c "import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"
 SNAPSHOT_SIGNING_KEY = os.environ.get("SNAPSHOT_SIGNING_KEY", "").strip()
+# Web nodes need only the public half (hex, 64 digits): the private key lives where sealing runs
+# (docs/deployment.md, "Which node holds which secret").
+SNAPSHOT_PUBLIC_KEY = os.environ.get("SNAPSHOT_PUBLIC_KEY", "").strip().lower()
+if SNAPSHOT_PUBLIC_KEY and (len(SNAPSHOT_PUBLIC_KEY) != 64 or not all(c in "0123456789abcdef" for c in SNAPSHOT_PUBLIC_KEY)):
+    raise ImproperlyConfigured("SNAPSHOT_PUBLIC_KEY must be the 64 hex digits of the Ed25519 public key.")
 if SNAPSHOT_SIGNING_KEY:
     try:
         _seed = base64.urlsafe_b64decode(SNAPSHOT_SIGNING_KEY + "=" * (-len(SNAPSHOT_SIGNING_KEY) % 4))
@@ -95,10 +100,11 @@ if SNAPSHOT_SIGNING_KEY:
     # The key of the published test vectors (docs/vectors/): anyone can sign with it.
     if not DEBUG and _seed == hashlib.sha256(b"referendum: the verification sample key, never for a real poll").digest():
         raise ImproperlyConfigured("SNAPSHOT_SIGNING_KEY is the published sample key of docs/vectors/; generate your own.")
-else:
+elif not SNAPSHOT_PUBLIC_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SNAPSHOT_SIGNING_KEY is not set. Production refuses to start without it; see docs/configuration.md."
+            "Neither SNAPSHOT_SIGNING_KEY (sealers) nor SNAPSHOT_PUBLIC_KEY (web nodes) is set. Production refuses "
+            "to start without one; see docs/configuration.md."
         )
     SNAPSHOT_SIGNING_KEY = base64.urlsafe_b64encode(
         hashlib.sha256(dev_secret("SNAPSHOT_SIGNING_SEED").encode()).digest()

@@ -32,13 +32,26 @@ def _private_key(seed_b64):
     return Ed25519PrivateKey.from_private_bytes(decode_seed(seed_b64))
 
 
+class NoSigningKey(Exception):
+    """This node holds only the public key (SNAPSHOT_PUBLIC_KEY): signing happens where sealing runs."""
+
+
 def private_key():
     from django.conf import settings
 
+    if not settings.SNAPSHOT_SIGNING_KEY:
+        raise NoSigningKey("this node has no SNAPSHOT_SIGNING_KEY: statements are signed where sealing runs")
     return _private_key(settings.SNAPSHOT_SIGNING_KEY)
 
 
 def public_key_hex():
+    """The statements' public key: SNAPSHOT_PUBLIC_KEY on a web node, else the signing key's."""
+    from django.conf import settings
+
+    if settings.SNAPSHOT_PUBLIC_KEY:
+        if settings.SNAPSHOT_SIGNING_KEY and _public_hex(private_key()) != settings.SNAPSHOT_PUBLIC_KEY:
+            raise ValueError("SNAPSHOT_PUBLIC_KEY is not the public half of SNAPSHOT_SIGNING_KEY")
+        return settings.SNAPSHOT_PUBLIC_KEY
     return _public_hex(private_key())
 
 
