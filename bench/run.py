@@ -163,7 +163,7 @@ from regions.services import seed_regions
 region = seed_regions()[0]
 now = timezone.now()
 out = {}
-for name in ("app", "baseline", "form", "latency"):
+for name in ("app", "baseline", "form", "latency", "spread"):
     poll = Poll.objects.create(region=region, question_en="Bench?", question_ru="Тест?", state=Poll.State.DRAFT,
                                opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1))
     options = [Option.objects.create(poll=poll, label_en=l, label_ru=l, ordering=i)
@@ -357,6 +357,61 @@ def table(rows):
     return "\n".join(lines)
 
 
+def measure_spread(stack, app, polls, args):
+    """Issue 18's figures (bench/spread.py): /results/ and a tally read from the signed static
+    mirror against the origin; the JSON cast through nginx to one node, then to two."""
+    from bench import spread
+
+    mirror_env = bench_env(MIRROR_BUILD_DIR=str(VAR / "mirror-build"), MIRROR_ORIGIN_URL=app)
+    manage("build_mirror", "--no-push", env=mirror_env)
+    bundle = VAR / "mirror-build" / "bundle"
+    mirror_port, balancer_port, second_port = free_port(), free_port(), free_port()
+    mirror = spread.static_mirror(VAR / "nginx-mirror", bundle, mirror_port)
+    rows = []
+    try:
+        mirror_url = f"http://127.0.0.1:{mirror_port}"
+        spread.wait_up(wait_http, mirror_url + "/en/results/")
+        poll_id = polls["app"]["poll"]
+        origin_results = median_of(args.runs, lambda i: wrk(app + "/results/", args.duration))
+        mirror_results = median_of(args.runs, lambda i: wrk(mirror_url + "/en/results/", args.duration))
+        origin_tally = median_of(args.runs, lambda i: wrk(f"{app}/api/v1/polls/{poll_id}/tally", args.duration))
+        mirror_tally = median_of(args.runs, lambda i: wrk(f"{mirror_url}/api/v1/polls/{poll_id}/tally.json",
+                                                          args.duration))
+    finally:
+        spread.stop(mirror)
+    rows.append(("`/results/` from the static mirror (nginx) vs the origin", fmt(mirror_results["rate"], "req/s"),
+                 fmt(origin_results["rate"], "req/s"), f"{mirror_results['rate'] / origin_results['rate']:.2f}", "–"))
+    rows.append(("tally from the static mirror vs the origin", fmt(mirror_tally["rate"], "req/s"),
+                 fmt(origin_tally["rate"], "req/s"), f"{mirror_tally['rate'] / origin_tally['rate']:.2f}", "–"))
+    gunicorn = [str(VENV_BIN / "gunicorn"), "referendum.wsgi", "-c", "referendum/gunicorn.conf.py",
+                "--access-logfile", "/dev/null"]
+    stack.start("app2", [*gunicorn, "--bind", f"127.0.0.1:{second_port}"], bench_env(WEB_CONCURRENCY="2"))
+    wait_http(f"http://127.0.0.1:{second_port}/healthz")
+    cast_path = f"/api/v1/polls/{polls['app']['poll']}/ballots"
+    measured = {}
+    for nodes in (1, 2):
+        ports = [APP_PORT] if nodes == 1 else [APP_PORT, second_port]
+        front = spread.balancer(VAR / f"nginx-balancer-{nodes}", balancer_port, ports)
+        try:
+            spread.wait_up(wait_http, f"http://127.0.0.1:{balancer_port}/healthz")
+            # Codes no earlier run used: the slice after the profiling run's.
+            measured[nodes] = wrk(f"http://127.0.0.1:{balancer_port}{cast_path}", args.duration,
+                                  *cast_args(polls["spread"], nodes - 1, 2))
+        finally:
+            spread.stop(front)
+    rows.append(("JSON cast through nginx, two web nodes vs one (one machine: the nodes share its cores)",
+                 f"{fmt(measured[2]['rate'], 'req/s')}, p99 {measured[2]['p99']:.0f} ms",
+                 f"{fmt(measured[1]['rate'], 'req/s')}, p99 {measured[1]['p99']:.0f} ms",
+                 f"{measured[2]['rate'] / measured[1]['rate']:.2f}", "no errors"))
+    return rows
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
@@ -391,6 +446,8 @@ def main():
         with urllib.request.urlopen(app + "/results/", timeout=10) as response:
             page_etag = response.headers["ETag"]
         results_304 = median_of(args.runs, lambda i: wrk(app + "/results/", args.duration, "etag.lua", (page_etag,)))
+        print("measuring: the static mirror against the origin, casting through a balancer ...", flush=True)
+        spread_rows = measure_spread(stack, app, polls, args)
         print("measuring: cast → received, K-th waiting → counted ...", flush=True)
         received, counted = latencies(polls["latency"], args.latency_samples)
         if args.profile and spy.available(VENV_BIN):
@@ -429,6 +486,7 @@ def main():
         ("K-th waiting ballot → \"counted\"", f"p50 {percentile(counted, 50):.2f} s, p99 {percentile(counted, 99):.2f} s "
          f"({len(counted)} publications of K={K})", "–", "–", "–"),
     ]
+    rows += spread_rows
     print("measuring: sealing (bench/seal.py) ...", flush=True)
     seal = seal_figures(args.seal_ballots, args.seal_fill)
     rows += [
