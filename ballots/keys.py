@@ -38,7 +38,13 @@ class RedisKeyStore:
     def __init__(self, url):
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        from referendum.redis_breaker import BreakerConnection
+
+        # The breaker and short timeouts of the cache (referendum/redis_breaker.py): a hung Redis
+        # costs a cast one timeout, not one per operation.
+        timeout = settings.REDIS_TIMEOUT_SECONDS
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                           connection_class=BreakerConnection)
 
     def _call(self, method, *args):
         import redis
@@ -139,17 +145,27 @@ def current_key_id(poll_id):
     return row[0] if row else None
 
 
-def rotate_key(poll_id, expected):
+def rotate_key(poll_id, expected, allow_unstored=False):
     """Make a fresh key pair the poll's current key if its current key is still `expected` (None:
     the poll has none yet); return the id of the poll's current key afterwards.
 
     The private half goes to the key store first (KeyStoreUnavailable if it cannot: then nothing
     changes), its recovery copy into the key's row, and the poll's row is updated in the same
-    transaction. If another process rotated first, this one's key is discarded unused."""
+    transaction. If another process rotated first, this one's key is discarded unused.
+    `allow_unstored` (a poll's first key, made by a cast): if the key store cannot be reached the
+    key is made all the same, its private half kept only in the recovery copy, so that voting goes
+    on with PostgreSQL alone; the sealer replaces it once the store is back, and recover_ballots
+    opens what was cast meanwhile."""
     private, public = sealed.new_key_pair()
     copy = sealed.recovery_copy(private, recovery_recipients())
     store = key_store()
-    store.put(public, private)
+    try:
+        store.put(public, private)
+    except KeyStoreUnavailable:
+        if not allow_unstored:
+            raise
+        log.warning("Poll %s: the key store cannot be reached; its first key is kept for offline recovery only.",
+                    poll_id)
     with transaction.atomic(), connection.cursor() as cursor:
         key = PublicationKey.objects.create(poll_id=poll_id, public_key=public, recovery=copy)
         if _set_current(cursor, poll_id, key.id, expected):
@@ -157,7 +173,10 @@ def rotate_key(poll_id, expected):
                 PublicationKey.objects.filter(pk=expected).update(retired_at=timezone.now())
             return key.id
         transaction.set_rollback(True)
-    store.delete(public)
+    try:
+        store.delete(public)
+    except KeyStoreUnavailable:
+        pass  # never used: nothing was sealed to it
     return current_key_id(poll_id)
 
 

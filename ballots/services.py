@@ -312,7 +312,7 @@ def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
         if row[3]:
             break
         if key_id == -1 and keys.current_key_id(poll_id) is None:
-            keys.rotate_key(poll_id, None)  # the poll's first key (the sealer makes later ones)
+            keys.rotate_key(poll_id, None, allow_unstored=True)  # its first key (the sealer makes later ones)
         refresh = True
     else:
         raise keys.KeyStoreUnavailable("the poll's publication key kept changing")

@@ -59,7 +59,12 @@ def grant_sealer_privileges(cursor, app_role, sealer_role):
     UPDATE on the append-only ones); the app role keeps SELECT on them."""
     _require_role(cursor, "DATABASE_SEALER_ROLE", sealer_role)
     app, sealer = sql.Identifier(app_role), sql.Identifier(sealer_role)
-    cursor.execute(sql.SQL("GRANT {} TO {}").format(app, sealer))
+    cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [sealer_role, app_role])
+    if not cursor.fetchone()[0]:
+        raise ImproperlyConfigured(
+            f"DATABASE_SEALER_ROLE {sealer_role!r} is not a member of {app_role!r}: run python -m referendum.ensure_db "
+            "(as a superuser it grants the membership; see docs/deployment.md)."
+        )
     for table in _existing_tables(cursor, SEALER_TABLES):
         name = sql.Identifier(table)
         cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(name, app))

@@ -59,10 +59,12 @@ def ensure(admin_url, owner_url, app_url):
         _ensure_role(conn, owner, owner_password)
         _ensure_role(conn, app, app_password)
         conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(app), sql.Identifier(owner)))
-        sealer_url = os.environ.get("DATABASE_SEALER_URL", "")
-        if sealer_url:  # the sealers' role: a member of the app role, granted publication by migrate
-            sealer, sealer_password = _role(sealer_url)
+        # The sealers' role: a member of the app role, granted publication by migrate.
+        sealer, sealer_password = _role(os.environ.get("DATABASE_SEALER_URL", ""))
+        sealer = sealer or os.environ.get("DATABASE_SEALER_ROLE", "").strip()
+        if sealer:
             _ensure_role(conn, sealer, sealer_password)
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(app), sql.Identifier(sealer)))
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
             print(f"Created database {name}.")

@@ -324,7 +324,8 @@ SEALER_IDLE_TIMEOUT_SECONDS = float(os.environ.get("SEALER_IDLE_TIMEOUT_SECONDS"
 # Hold-back pool (docs/threat-model.md, "K−1 attack"): each publication keeps this many of the
 # waiting ballots, chosen at random, for a later one, so that a state holding K−1 codes of its own
 # cannot fill a publication around one voter and subtract. A publication needs K + this many.
-PUBLISH_HOLD_BACK = int(os.environ.get("PUBLISH_HOLD_BACK", PUBLISH_MIN_BALLOTS // 2))
+# Development keeps 0, so that the demo codes make counts move in steps of K as `make run` says.
+PUBLISH_HOLD_BACK = int(os.environ.get("PUBLISH_HOLD_BACK", 0 if DEBUG else PUBLISH_MIN_BALLOTS // 2))
 if PUBLISH_HOLD_BACK < 0:
     raise ImproperlyConfigured("PUBLISH_HOLD_BACK must be 0 or more.")
 # Sealed ballots (ballots/keys.py): the private halves of publication keys live only in this

@@ -28,6 +28,8 @@ def ensure_app_role():
                     conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
                 except psycopg.errors.DuplicateObject:
                     pass  # another test run created it at the same moment
+        if SEALER_ROLE:  # as python -m referendum.ensure_db does
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_ROLE), sql.Identifier(SEALER_ROLE)))
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ def test_a_cluster_loses_a_node_a_worker_and_its_primary_and_no_acknowledged_bal
         primary = stack.enter_context(private_postgres())
         with primary.connect() as admin:
             admin.execute("CREATE ROLE referendum_app LOGIN")
-            admin.execute("CREATE ROLE referendum_sealer LOGIN")
+            admin.execute("CREATE ROLE referendum_sealer LOGIN IN ROLE referendum_app")
             admin.execute("CREATE DATABASE referendum")
         standby = stack.enter_context(standby_of(primary))
         redis_url, _restart = stack.enter_context(private_redis(tmp_path))

@@ -356,13 +356,13 @@ def test_hundred_thousand_codes_through_the_worker_download_once_then_revoke(wor
     yes = poll.options.first()
     for code in issued[:3]:
         cast_ballot(poll.id, code, yes.id)
-    before = sorted(InboxBallot.objects.filter(poll=poll).values_list("id", "option_id", "tracker_hash"))
+    before = sorted(InboxBallot.objects.filter(poll=poll).values_list("id", "key_id", "sealed"))
     assert len(before) == 3
     client.post(f"/console/polls/{poll.id}/batches/{batch.id}/revoke", {"reason": "Leaked on a forum"})
     for code in (issued[3], issued[-1], issued[0]):
         with pytest.raises(CodeRevoked):
             cast_ballot(poll.id, code, yes.id)
-    assert sorted(InboxBallot.objects.filter(poll=poll).values_list("id", "option_id", "tracker_hash")) == before
+    assert sorted(InboxBallot.objects.filter(poll=poll).values_list("id", "key_id", "sealed")) == before
     assert Credential.objects.filter(batch=batch, used=True).count() == 3
     listing = client.get(f"/console/polls/{poll.id}/batches/").content.decode()
     assert "Leaked on a forum" in listing and "100000" in listing

@@ -46,7 +46,9 @@ def test_typed_forms_give_the_code(typed):
 
 
 def test_rate_limits_do_not_tell_look_alike_spellings_apart():
-    assert limits._normalized_prefix("КЗОМ-2XWP") == limits._normalized_prefix("k30m 2xwp") == "K30M"
+    # One bucket (a keyed hash of the canonical prefix, so a Redis dump does not name it).
+    assert limits._normalized_prefix("КЗОМ-2XWP") == limits._normalized_prefix("k30m 2xwp")
+    assert limits._normalized_prefix("КЗОМ-2XWP") != limits._normalized_prefix("K30N-2XWP")
 
 
 def _code_with(target):

@@ -68,11 +68,11 @@ def test_results_and_receipt_lookup_work_from_the_static_copy_without_javascript
         page.on("request", lambda request: seen.append(request.url))
         page.goto(base + "/ru/results/index.html")
         card = page.locator(f'[data-poll="{poll.id}"]')
-        assert card.locator("[data-total]").inner_text() == "15"
+        assert card.locator("dd[data-total]").inner_text() == "15"
         assert "Сибирь" in page.content()
         page.click("text=EN")  # the language switch is a plain link on the mirror
         assert page.url == base + "/en/results/index.html"
-        page.click("text=Urals")
+        page.locator("article.card h2 a", has_text="Urals").click()  # the card's link (the summary's is an anchor)
         assert page.url == base + "/en/results/urals/index.html"
         assert page.locator("table.series tbody tr").count() == 3  # three publications
         page.goto(base + "/en/results/index.html")

@@ -14,7 +14,7 @@ from ballots.errors import PollClosed
 from ballots.models import InboxBallot
 from ballots.services import OPERATOR, cast_ballot, close_poll
 from tallying.models import OptionCount, Snapshot
-from tallying.services import publish_final, seal_poll
+from tallying.services import PublishRefused, publish_final, seal_poll
 from tests.factories import make_codes, make_poll
 from tests.sealing import assert_ledger_consistent
 from tests.workers import celery_process
@@ -137,13 +137,15 @@ def test_real_worker_publishes_only_in_steps_of_k_and_the_remainder_with_the_fin
         for code in codes[5:]:
             cast_over_http(client, poll, code, no)
         wait_for_tally(client, poll, lambda t: t["received"] == 7, seconds=10)
-        close_poll(poll.id, actor=OPERATOR)
-        time.sleep(3)  # closed: the beat still publishes nothing smaller than K
+        time.sleep(3)  # open: the beat still publishes nothing smaller than K
         assert published_steps(poll) == [(5, False)]
         assert InboxBallot.objects.filter(poll=poll).count() == 2
 
-        final = publish_final(poll.id, OPERATOR)
-        tally = wait_for_tally(client, poll, lambda t: t["counted"] == 7, seconds=10)
+        close_poll(poll.id, actor=OPERATOR)  # closing ends with a count: the sealer publishes the final result
+        tally = wait_for_tally(client, poll, lambda t: t["counted"] == 7, seconds=30)
+        with pytest.raises(PublishRefused, match="already published"):
+            publish_final(poll.id, OPERATOR)
+    final = Snapshot.objects.get(poll=poll, is_final=True)
     assert final.is_final and final.total == 7
     assert published_steps(poll) == [(5, False), (2, True)]  # the remainder, with the final result
     assert tally["final"] and tally["received"] == 7 and tally["waiting"] == 0

@@ -7,6 +7,7 @@ import re
 from django.test import Client
 
 from ballots import codes
+from ballots.keys import open_waiting
 from ballots.models import InboxBallot
 from tests.factories import make_codes, make_poll
 
@@ -31,7 +32,7 @@ def to_confirmation(client, poll, code, option):
 
 
 def stored_tracker_hashes(poll):
-    return {bytes(b.tracker_hash) for b in InboxBallot.objects.filter(poll=poll)}
+    return {bytes(tracker) for _option, tracker in open_waiting(poll.id)}  # opened with the key store's key
 
 
 def test_the_receipt_is_the_tracker_shown_before_confirming(db):

@@ -120,7 +120,7 @@ def test_a_seized_server_names_no_voter(tmp_path):
     with private_postgres(archive=True) as cluster, private_redis(tmp_path) as (redis_url, _restart):
         with cluster.connect() as admin:
             admin.execute("CREATE ROLE referendum_app LOGIN")
-            admin.execute("CREATE ROLE referendum_sealer LOGIN")
+            admin.execute("CREATE ROLE referendum_sealer LOGIN IN ROLE referendum_app")
             admin.execute("CREATE DATABASE referendum")
         env = child_env(DATABASE_URL=cluster.url(database="referendum"), DATABASE_APP_ROLE="referendum_app",
                         REDIS_URL=redis_url, PUBLICATION_KEY_STORE_URL=redis_url)

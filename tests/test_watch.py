@@ -19,6 +19,7 @@ from tallying.models import PollHead, Snapshot
 from tallying.services import SEAL_LOCK_NAMESPACE
 from tests.exports import OBSERVER_ENV, rewrite_history, run_module
 from tests.factories import make_codes, make_poll
+from tests.sealing import insert_sealed
 from tests.servers import gunicorn
 from tests.workers import ROOT, celery_process
 
@@ -122,13 +123,7 @@ def test_watcher_alarms_on_a_total_above_the_codes_issued(app, tmp_path):
     code, output = watch_once(app, poll, watch_dir)
     assert (code, output) == (0, ""), output
     # Ballots with no code, put straight into the inbox by someone with the database.
-    option = poll.options.first().id
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ballots_inboxballot (id, poll_id, option_id, tracker_hash)"
-            " SELECT gen_random_uuid(), %s, %s, sha256(gen_random_uuid()::text::bytea) FROM generate_series(1, 4)",
-            [poll.id, option],
-        )
+    insert_sealed(poll, [poll.options.first().id] * 4)
     wait_for_position(poll, 7)
     code, output = watch_once(app, poll, watch_dir)
     assert code == 1, output
