@@ -45,3 +45,10 @@ def link_preview(request):
     name = request.resolver_match.url_name if request.resolver_match else None
     title, description = PREVIEWS.get(name, (_("Referendum"), SITE_DESCRIPTION))
     return {"preview": {"title": title, "description": description, "image": None}, "page_url": _page_url(request)}
+
+
+def addresses(request):
+    """Where else one can vote and read the results (VOTING_ADDRESSES, MIRROR_ADDRESSES)."""
+    from django.conf import settings
+
+    return {"voting_addresses": settings.VOTING_ADDRESSES, "mirror_addresses": settings.MIRROR_ADDRESSES}

@@ -432,6 +432,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",
+                "referendum.context_processors.addresses",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "referendum.context_processors.link_preview",
@@ -484,6 +485,12 @@ SITE_URL = (
     os.environ.get("SITE_URL")
     or (f"http://127.0.0.1:{os.environ.get('PORT', '8000')}" if DEBUG else f"https://{ALLOWED_HOSTS[0].lstrip('.')}")
 ).rstrip("/")
+
+# Every address where one can vote (clearnet domains, the onion) and where the signed mirrors are,
+# comma-separated URLs: shown at the foot of every page and signed into every mirror's manifest,
+# so that a voter or observer whose domain is blocked finds another (docs/operations.md).
+VOTING_ADDRESSES = [u.strip().rstrip("/") for u in os.environ.get("VOTING_ADDRESSES", "").split(",") if u.strip()]
+MIRROR_ADDRESSES = [u.strip().rstrip("/") for u in os.environ.get("MIRROR_ADDRESSES", "").split(",") if u.strip()]
 
 # --- Signed mirrors (tallying/mirrors.py, docs/configuration.md, docs/operations.md#mirrors) ---
 

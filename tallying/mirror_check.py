@@ -168,7 +168,8 @@ def check_mirror(source, public_keys=None, reference=None, max_age=None, verify_
     count = check_files(source, statement)
     newest = _time(statement.get("newest_statement"))
     summary = {"files": count, "built_at": statement["taken_at"], "newest_statement": newest,
-               "public_key": statement["public_key"], "polls": statement.get("polls", {})}
+               "public_key": statement["public_key"], "polls": statement.get("polls", {}),
+               "addresses": statement.get("addresses") or {}}
     if reference:
         theirs = newest_statement(reference, public_keys)
         if theirs is not None and (newest is None or newest < theirs):
@@ -197,7 +198,9 @@ def describe(source, summary):
     newest = summary["newest_statement"].isoformat() if summary["newest_statement"] else "none yet"
     return (f"OK {source}: manifest signed by {summary['public_key'][:16]}… (built {summary['built_at']}), "
             f"{summary['files']} files match it; newest statement {newest}"
-            + ("; every export verifies" if summary.get("exports_verified") else ""))
+            + ("; every export verifies" if summary.get("exports_verified") else "")
+            + "".join(f"\n  signed {kind} addresses: {', '.join(urls)}"
+                      for kind, urls in sorted(summary.get("addresses", {}).items()) if urls))
 
 
 def main(argv=None):

@@ -541,6 +541,9 @@ def sign_manifest(out, poll_states, hash_cache):
         "taken_at": timezone.now().isoformat(),
         "newest_statement": _newest(poll_states),
         "origin": settings.MIRROR_ORIGIN_URL,
+        # Where to vote and where the other mirrors are, signed: a reader whose domain is blocked
+        # finds the others here (VOTING_ADDRESSES, MIRROR_ADDRESSES).
+        "addresses": {"voting": settings.VOTING_ADDRESSES, "mirrors": settings.MIRROR_ADDRESSES},
         "public_key": signing.public_key_hex(),
         "polls": {
             poll: {"position": s.get("position", 0), "statements": s.get("snapshots", 0),
