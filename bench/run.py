@@ -406,6 +406,26 @@ def measure_spread(stack, app, polls, args):
     return rows
 
 
+def measure_signin_flood(app, args):
+    """Issue 19: the home page's median latency while one client sends 10 sign-in POSTs a second
+    with fresh names and self-made CSRF pairs, against the same page idle, in the same run."""
+    from bench.signin_flood import Flood
+
+    idle = median_of(args.runs, lambda i: wrk(app + "/", args.duration))
+    flood = Flood(app, rate=10)
+    flood.start()
+    try:
+        flooded = median_of(args.runs, lambda i: wrk(app + "/", args.duration))
+    finally:
+        flood.stop.set()
+        flood.join(15)
+    answers = ", ".join(f"{n} × {status}" for status, n in sorted(flood.statuses.items(), key=str))
+    return [("home page p50 under a sign-in flood (10 POST/s, fresh names and CSRF pairs) vs idle",
+             f"p50 {flooded['p50']:.1f} ms, {fmt(flooded['rate'], 'req/s')} (flood answered: {answers})",
+             f"p50 {idle['p50']:.1f} ms, {fmt(idle['rate'], 'req/s')}", f"{flooded['p50'] / idle['p50']:.2f}",
+             "≤ 3 (p50 ratio)")]
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -448,6 +468,8 @@ def main():
         results_304 = median_of(args.runs, lambda i: wrk(app + "/results/", args.duration, "etag.lua", (page_etag,)))
         print("measuring: the static mirror against the origin, casting through a balancer ...", flush=True)
         spread_rows = measure_spread(stack, app, polls, args)
+        print("measuring: the home page with and without a sign-in flood ...", flush=True)
+        spread_rows += measure_signin_flood(app, args)
         print("measuring: cast → received, K-th waiting → counted ...", flush=True)
         received, counted = latencies(polls["latency"], args.latency_samples)
         if args.profile and spy.available(VENV_BIN):
