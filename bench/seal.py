@@ -128,10 +128,10 @@ def fill_ledger(poll, upto):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO tallying_ledgerentry (poll_id, position, option_id, tracker_hash, prev_hash, entry_hash)"
-                " SELECT %s, i, (%s::bigint[])[1 + i %% %s], sha256(('fill:' || i)::bytea),"
+                " SELECT %s, i, (%s::bigint[])[1 + i %% %s], sha256(('fill:' || %s || ':' || i)::bytea),"
                 " sha256(('entry:' || (i - 1))::bytea), sha256(('entry:' || i)::bytea)"
                 " FROM generate_series(%s::bigint, %s::bigint) AS i",
-                [poll.id, options, len(options), first, last],
+                [poll.id, options, len(options), poll.id, first, last],
             )
             batch = CodeBatch.objects.create(poll=poll, size=last - first + 1, issued=last - first + 1,
                                              used_published=last - first + 1)
