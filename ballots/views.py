@@ -111,8 +111,8 @@ def _remember_language(response, language):
 
 
 @never_cache
-@limits.limit("cast", limits.code_key, limits.setting("CAST_RATE_PER_CODE"))
-@limits.limit_unknown("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.code_known)
+@limits.limit_value_and_prefix("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
+                               limits.code_known)
 @limits.backstop("cast")
 def vote(request, poll_id):
     """Step one: enter the code and choose; a valid choice leads to the confirmation page.
@@ -171,8 +171,8 @@ def _confirm_page(request, poll, option, code, tracker=None):
 
 
 @never_cache
-@limits.limit("cast", limits.code_key, limits.setting("CAST_RATE_PER_CODE"))
-@limits.limit_unknown("cast", limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.code_known)
+@limits.limit_value_and_prefix("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
+                               limits.code_known)
 @limits.backstop("cast")
 def cast(request, poll_id):
     """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
@@ -227,8 +227,8 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
-@limits.limit("cast", limits.json_code_key, limits.setting("CAST_RATE_PER_CODE"))
-@limits.limit_unknown("cast", limits.json_code_prefix_key, limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
+@limits.limit_value_and_prefix("cast", limits.json_code_key, limits.json_code_prefix_key,
+                               limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
 @limits.backstop("cast")
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""

@@ -31,8 +31,7 @@ class Flood(threading.Thread):
             body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "u" + _token()[:10],
                                            "password": _token()}).encode()
             request = urllib.request.Request(self.base_url + "/console/login", data=body, method="POST", headers={
-                "Cookie": f"csrftoken={token}", "Content-Type": "application/x-www-form-urlencoded",
-                "X-Forwarded-Proto": "https"})
+                "Cookie": f"csrftoken={token}", "Content-Type": "application/x-www-form-urlencoded"})
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     status = response.status

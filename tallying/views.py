@@ -181,9 +181,8 @@ class TrackerForm(forms.Form):
 
 
 @never_cache
-@limits.limit("receipt", limits.tracker_key, limits.setting("RECEIPT_RATE_PER_TRACKER"))
-@limits.limit_unknown("receipt", limits.tracker_prefix_key, limits.setting("RECEIPT_RATE_PER_TRACKER"),
-                      limits.tracker_known)
+@limits.limit_value_and_prefix("receipt", limits.tracker_key, limits.tracker_prefix_key,
+                               limits.setting("RECEIPT_RATE_PER_TRACKER"), limits.tracker_known)
 @limits.limit("receipt", limits.session_key, limits.setting("RECEIPT_RATE_PER_SESSION"))
 @limits.backstop("receipt")
 def verify_receipt(request):
