@@ -2,6 +2,7 @@
 
 import csv
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -324,20 +325,24 @@ def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
 def _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok):
     """Run _CAST with server-side parameter binding: the values travel apart from the statement's
     text, which is all pg_stat_activity and the server's error log show. (Django's own cursors bind
-    on the client, writing the values into the text.) Wrapped as Django wraps its cursors: its
-    errors, its query log."""
+    on the client, writing the values into the text.) Prepared once per connection: each cast
+    then sends only Bind and Execute. Errors are Django's, and the statement is in Django's query
+    log when it keeps one (tests count queries)."""
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    params = {
+        "accepting": [str(state) for state in Poll.ACCEPTING], "poll": poll_id, "code_hash": code_hash,
+        "id": uuid.uuid4(), "key": key_id, "sealed": sealed_ballot, "option_ok": option_ok,
+    }
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
-    with cursor:
-        cursor.execute(_CAST, {
-            "accepting": [str(state) for state in Poll.ACCEPTING], "poll": poll_id, "code_hash": code_hash,
-            "id": uuid.uuid4(), "key": key_id, "sealed": sealed_ballot, "option_ok": option_ok,
-        })
-        return cursor.fetchone()
+    started = time.monotonic()
+    with connection.wrap_database_errors, ServerBindingCursor(connection.connection) as cursor:
+        cursor.execute(_CAST, params, prepare=True)
+        row = cursor.fetchone()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": _CAST, "time": f"{time.monotonic() - started:.3f}"})
+    return row
 
 
 CODE_INSERT_CHUNK = 5000
