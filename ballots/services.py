@@ -210,10 +210,7 @@ def cast_ballot(poll_id, code, option_id, tracker=None):
             .first()
         )
         _check_credential(credential, poll_id)
-        key_id, public_key = _current_key(poll_id, refresh=True)
-        if key_id is None:
-            key_id = keys.rotate_key(poll_id, None)
-            key_id, public_key = _current_key(poll_id, refresh=True)
+        key_id, public_key = keys.ensure_current_key(poll_id)
         # Into the inbox only, sealed: sealing moves it to the ledger, shuffled among at least K others.
         InboxBallot.objects.create(
             poll_id=poll_id, key_id=key_id, sealed=sealed.seal(public_key, poll_id, option.id, tracker_hash),
@@ -249,12 +246,6 @@ def _read_poll_sealing(poll_id):
     entry = (state, key_id, bytes(public_key) if public_key is not None else None, frozenset(option_ids))
     _poll_sealing[poll_id] = entry
     return entry
-
-
-def _current_key(poll_id, refresh=False):
-    entry = None if refresh else _poll_sealing.get(poll_id)
-    entry = entry or _read_poll_sealing(poll_id)
-    return entry[1], entry[2]
 
 
 _CAST = """

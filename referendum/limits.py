@@ -204,31 +204,6 @@ def limit(action, key, rate, method="POST"):
     return decorator
 
 
-def limit_unknown(action, key, rate, known, method="POST"):
-    """Like `limit`, but past the rate only attempts whose value is unknown are refused.
-
-    For limits keyed on a prefix (a code's or a tracker's first symbols): strangers guessing values
-    that share a real one's prefix fill the bucket, and a plain limit would then refuse the real
-    value's holder. Here an attempt over the limit is let through when `known(request)` says its
-    value is real (a cheap indexed lookup, made only while the prefix is over its limit). The real
-    value's own attempts are limited by a key only it fills (code_key, tracker_key).
-    """
-
-    def decorator(view):
-        group = f"referendum.{action}"
-
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            usage = get_usage(request, group=group, key=key, rate=rate, method=method, increment=True)
-            if usage is not None and usage["should_limit"] and not known(request):
-                refuse_now(request, action, usage["time_left"])
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
 def _counted_together(request, specs):
     """Count several limits of one request in one Redis round trip (a pipeline of SET NX and INCR
     per key, the keys and windows django-ratelimit's own, stored as django-redis stores integers):
@@ -277,8 +252,11 @@ def _counted_together(request, specs):
 
 
 def limit_value_and_prefix(action, value_key, prefix_key, rate, known):
-    """`limit(value_key)` and `limit_unknown(prefix_key, known)` in one Redis round trip: a value
-    over its own limit is refused; past the prefix's limit only values `known` does not know are."""
+    """Two limits counted in one Redis round trip. A value over its own limit (value_key) is refused.
+    For the prefix's limit (prefix_key): strangers guessing values that share a real one's prefix
+    fill that bucket, and a plain limit would then refuse the real value's holder; so past it only
+    attempts whose value `known(request)` does not know are refused (a cheap indexed lookup, made
+    only while the prefix is over its limit)."""
 
     def decorator(view):
         group = f"referendum.{action}"

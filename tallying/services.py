@@ -373,9 +373,6 @@ def seal_until_caught_up(poll_id, batch_size=DEFAULT_BATCH):
     return total
 
 
-SEALER = None  # set below: the actor of automatic final publications
-
-
 def seal_all_polls(batch_size=DEFAULT_BATCH):
     """Publish every poll where enough ballots wait, publish the final result of every poll that
     has closed (by an organizer or by its closing time) and has none yet, then mend cached tallies
