@@ -25,6 +25,29 @@ def public_poll(poll_id):
     return public_polls().filter(pk=poll_id).first()
 
 
+# poll id → the poll with its region and answers, per process, for the pages of a ballot's
+# accepted steps (the confirmation and the receipt): two queries fewer per step. Only the poll's
+# definition may be read from it (region, question, answers), which is frozen once the poll leaves
+# draft (migration 0009); its state and times are stale by design. Whether the poll accepts the
+# ballot is said by the check's or the cast's own statement, and pages of a refusal read the poll
+# afresh (public_poll).
+_definitions = {}
+
+
+def remembered_poll(poll_id):
+    """The public poll `poll_id` for its definition only (see _definitions); None if there is none."""
+    try:
+        poll_id = int(poll_id)
+    except (TypeError, ValueError):
+        return None
+    poll = _definitions.get(poll_id)
+    if poll is None:
+        poll = public_poll(poll_id)
+        if poll is not None:
+            _definitions[poll_id] = poll
+    return poll
+
+
 def poll_as_json(poll, lang="en", now=None):
     now = now or timezone.now()
     return {

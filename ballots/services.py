@@ -144,7 +144,8 @@ def check_ballot(poll_id, code, option_id, poll=None):
     """Check what cast_ballot would check, without consuming the code or locking anything.
 
     `poll`, when the caller has it (with its options prefetched), saves reading it again. On
-    PostgreSQL the poll's window, the option and the credential are read in one statement."""
+    PostgreSQL the poll's window and the credential are read in one statement, bound on the server
+    as the cast is (no value in its text); the answer is checked in this process."""
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
@@ -153,20 +154,13 @@ def check_ballot(poll_id, code, option_id, poll=None):
         option = _check_option(poll_id, option_id)
         _check_credential(Credential.objects.select_related("batch").filter(code_hash=code_hash).first(), poll_id)
         return CheckedBallot(poll=poll or Poll.objects.select_related("region").get(pk=poll_id), option=option)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,"
-            " EXISTS (SELECT 1 FROM ballots_option o WHERE o.id = %s AND o.poll_id = p.id),"
-            " c.poll_id, c.used, b.revoked_at IS NOT NULL"
-            " FROM ballots_poll p LEFT JOIN ballots_credential c ON c.code_hash = %s"
-            " LEFT JOIN ballots_codebatch b ON b.id = c.batch_id WHERE p.id = %s",
-            [option_id, code_hash, poll_id],
-        )
-        row = cursor.fetchone()
+    # The answer is checked here, as the cast checks it: it never reaches the database.
+    option_ids = (_poll_sealing.get(poll_id) or _read_poll_sealing(poll_id))[3]
+    row = _execute_bound(_CHECK, {"poll": poll_id, "code_hash": code_hash})
     _check_accepting(row[:3] if row else None)
-    if not row[3]:
+    if option_id not in option_ids:
         raise BadOption()
-    credential_poll, used, revoked = row[4:]
+    credential_poll, used, revoked = row[3:]
     if credential_poll is None:
         raise CodeUnknown()
     if credential_poll != poll_id:
@@ -314,25 +308,37 @@ def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
 
 
 def _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok):
-    """Run _CAST with server-side parameter binding: the values travel apart from the statement's
-    text, which is all pg_stat_activity and the server's error log show. (Django's own cursors bind
-    on the client, writing the values into the text.) Prepared once per connection: each cast
-    then sends only Bind and Execute. Errors are Django's, and the statement is in Django's query
-    log when it keeps one (tests count queries)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    params = {
+    return _execute_bound(_CAST, {
         "accepting": [str(state) for state in Poll.ACCEPTING], "poll": poll_id, "code_hash": code_hash,
         "id": uuid.uuid4(), "key": key_id, "sealed": sealed_ballot, "option_ok": option_ok,
-    }
+    })
+
+
+# What check_ballot reads: the poll's window and the credential, in one statement.
+_CHECK = """
+SELECT p.state, p.opens_at <= statement_timestamp(), statement_timestamp() < p.closes_at,
+       c.poll_id, c.used, b.revoked_at IS NOT NULL
+FROM ballots_poll p LEFT JOIN ballots_credential c ON c.code_hash = %(code_hash)s
+LEFT JOIN ballots_codebatch b ON b.id = c.batch_id WHERE p.id = %(poll)s
+"""
+
+
+def _execute_bound(sql, params):
+    """Run a statement of a ballot's (_CAST, _CHECK) with server-side parameter binding: the values
+    travel apart from the statement's text, which is all pg_stat_activity and the server's error
+    log show. (Django's own cursors bind on the client, writing the values into the text.)
+    Prepared once per connection: each call then sends only Bind and Execute. Errors are Django's,
+    and the statement is in Django's query log when it keeps one (tests count queries)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     started = time.monotonic()
     with connection.wrap_database_errors, ServerBindingCursor(connection.connection) as cursor:
-        cursor.execute(_CAST, params, prepare=True)
+        cursor.execute(sql, params, prepare=True)
         row = cursor.fetchone()
     if connection.queries_logged:
-        connection.queries_log.append({"sql": _CAST, "time": f"{time.monotonic() - started:.3f}"})
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return row
 
 

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from referendum import limits, metrics
+from referendum import filled_pages, limits, metrics
 from referendum.responses import json_error, refuse
 
 from . import codes, queries, services
@@ -111,38 +111,46 @@ def _remember_language(response, language):
 
 
 @never_cache
-@limits.limit_value_and_prefix("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
-                               limits.code_known)
+@limits.limit_refusals("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
+                       limits.code_known)
 @limits.backstop("cast")
 def vote(request, poll_id):
     """Step one: enter the code and choose; a valid choice leads to the confirmation page.
 
     The confirmation step posts back here too: "Go back and change" (step=change) shows this
     form again with the code and answer kept, its language switch shows the confirmation again."""
-    poll = queries.public_poll(poll_id)
+    if request.method not in ("GET", "POST"):
+        poll = queries.public_poll(poll_id)
+        return method_not_allowed(request, "GET, POST") if poll else _poll_not_found(request)
+    # A POST reads the poll's definition from memory (queries.remembered_poll); its own check says
+    # whether the poll accepts, and every other page of this step reads the poll afresh.
+    poll = queries.public_poll(poll_id) if request.method == "GET" else queries.remembered_poll(poll_id)
     if poll is None:
         return _poll_not_found(request)
-    if request.method not in ("GET", "POST"):
-        return method_not_allowed(request, "GET, POST")
     if request.method == "GET":
         return _vote_page(request, poll, BallotForm(poll))
     language = _switch_language(request)
     return _remember_language(_vote_step(request, poll), language)
 
 
+def _fresh_vote_page(request, poll, form, **kwargs):
+    """The ballot form again (a refusal, or "Go back and change"), with the poll as it is now."""
+    return _vote_page(request, queries.public_poll(poll.id) or poll, form, **kwargs)
+
+
 def _vote_step(request, poll):
     form = BallotForm(poll, request.POST)
     tracker = _kept_tracker(request, poll)
     if not form.is_valid():
-        return _vote_page(request, poll, form, status=400, tracker=tracker)
+        return _fresh_vote_page(request, poll, form, status=400, tracker=tracker)
     try:
         code = normalized_code(form.cleaned_data["code"])
     except BallotError as error:
         metrics.count_cast(error.code)
-        return _vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+        return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
     tracker = tracker or _kept_tracker(request, poll, code)
     if request.POST.get("step") == "change":
-        return _vote_page(request, poll, form, tracker=tracker)
+        return _fresh_vote_page(request, poll, form, tracker=tracker)
     try:
         checked = services.check_ballot(poll.id, code, form.cleaned_data["option"], poll=poll)
     except CodeAlreadyUsed as error:
@@ -152,11 +160,11 @@ def _vote_step(request, poll):
             # here (the browser sends the step's form again). The tracker it carries is the one
             # the confirmation step showed.
             return _receipt_page(request, poll, tracker, again="back")
-        return _vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
         error = _naming_the_region(error, code)
-        return _vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+        return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
     return _confirm_page(request, poll, checked.option, code, tracker)
 
 
@@ -164,27 +172,28 @@ def _confirm_page(request, poll, option, code, tracker=None):
     """The confirmation step shows the receipt's tracker before anything is recorded, so that no
     lost answer can take it away; its forms carry it with a token that binds it to this code."""
     tracker = tracker or codes.new_tracker()
-    return render(request, "ballots/confirm.html", {
-        "poll": poll, "option": option, "code": codes.group(code), "tracker": tracker,
-        "token": codes.receipt_token(poll.id, code, tracker),
-    })
+    return filled_pages.render_filled(
+        request, "ballots/confirm.html", {"poll": poll, "option": option}, key=(poll.id, option.id),
+        values={"code": codes.group(code), "tracker": tracker, "token": codes.receipt_token(poll.id, code, tracker)},
+        grouped=("tracker",),
+    )
 
 
 @never_cache
-@limits.limit_value_and_prefix("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
-                               limits.code_known)
+@limits.limit_refusals("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
+                       limits.code_known)
 @limits.backstop("cast")
 def cast(request, poll_id):
     """Step two: the confirmed ballot is cast; the receipt is shown once and never cached."""
     if request.method != "POST":
         return method_not_allowed(request, "POST")
-    poll = queries.public_poll(poll_id)
+    poll = queries.remembered_poll(poll_id)  # the cast's statement says whether it accepts
     if poll is None:
         return _poll_not_found(request)
     form = BallotForm(poll, request.POST)
     if not form.is_valid():
         metrics.count_cast("invalid_form")
-        return _vote_page(request, poll, form, status=400)
+        return _fresh_vote_page(request, poll, form, status=400)
     confirmed = None
     try:
         code = normalized_code(form.cleaned_data["code"])
@@ -196,20 +205,22 @@ def cast(request, poll_id):
             # The same ballot again (a double tap, a reload, Back then Confirm, a retry after a lost
             # answer): the code was used, most likely by this very form. Its tracker is the receipt.
             return _receipt_page(request, poll, confirmed, again="confirm")
-        return _vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
         metrics.count_cast(error.code)
         if isinstance(error, CodeForOtherPoll):
             error = _naming_the_region(error, code)
-        return _vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
     metrics.count_cast("accepted")
     return _receipt_page(request, poll, tracker)
 
 
 def _receipt_page(request, poll, tracker, again=False):
-    response = render(request, "ballots/receipt.html", {
-        "poll": poll, "tracker": tracker, "again": again, "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS,
-    })
+    response = filled_pages.render_filled(
+        request, "ballots/receipt.html",
+        {"poll": poll, "again": again, "publish_min_ballots": settings.PUBLISH_MIN_BALLOTS},
+        key=(poll.id, again, settings.PUBLISH_MIN_BALLOTS), values={"tracker": tracker}, grouped=("tracker",),
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -227,8 +238,8 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
-@limits.limit_value_and_prefix("cast", limits.json_code_key, limits.json_code_prefix_key,
-                               limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
+@limits.limit_refusals("cast", limits.json_code_key, limits.json_code_prefix_key,
+                       limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
 @limits.backstop("cast")
 def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""

@@ -32,7 +32,7 @@ PREVIEWS = {
 }
 
 
-def _page_url(request):
+def page_url(request):
     """The page's absolute address, or None when the request's Host is not one of ours (the
     probes answer any Host, and their error pages must not fail on it)."""
     try:
@@ -44,7 +44,7 @@ def _page_url(request):
 def link_preview(request):
     name = request.resolver_match.url_name if request.resolver_match else None
     title, description = PREVIEWS.get(name, (_("Referendum"), SITE_DESCRIPTION))
-    return {"preview": {"title": title, "description": description, "image": None}, "page_url": _page_url(request)}
+    return {"preview": {"title": title, "description": description, "image": None}, "page_url": page_url(request)}
 
 
 def addresses(request):

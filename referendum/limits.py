@@ -251,6 +251,14 @@ def _counted_together(request, specs):
     return usages
 
 
+def _refuse_over_value_or_prefix(request, action, group, value_key, prefix_key, rate, known):
+    by_value, by_prefix = _counted_together(request, [(group, value_key, rate), (group, prefix_key, rate)])
+    if by_value is not None and by_value[0]:
+        refuse_now(request, action, by_value[1])
+    if by_prefix is not None and by_prefix[0] and not known(request):
+        refuse_now(request, action, by_prefix[1])
+
+
 def limit_value_and_prefix(action, value_key, prefix_key, rate, known):
     """Two limits counted in one Redis round trip. A value over its own limit (value_key) is refused.
     For the prefix's limit (prefix_key): strangers guessing values that share a real one's prefix
@@ -263,12 +271,35 @@ def limit_value_and_prefix(action, value_key, prefix_key, rate, known):
 
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            by_value, by_prefix = _counted_together(request, [(group, value_key, rate), (group, prefix_key, rate)])
-            if by_value is not None and by_value[0]:
-                refuse_now(request, action, by_value[1])
-            if by_prefix is not None and by_prefix[0] and not known(request):
-                refuse_now(request, action, by_prefix[1])
+            _refuse_over_value_or_prefix(request, action, group, value_key, prefix_key, rate, known)
             return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def limit_refusals(action, value_key, prefix_key, rate, known):
+    """limit_value_and_prefix for casting, counted after the view and only when it refused (4xx).
+
+    A cast that is accepted uses its code up: no later attempt with that code can succeed, so
+    counting it protects nothing, and it would cost every voter a Redis round trip (a third of a
+    JSON cast's time in `make bench`) and leave a dated key in Redis for each one who voted. A
+    refused attempt (a guess, a used code, a closed poll) is counted as before; once its value or
+    (for values that do not exist) its prefix is over the limit, the answer is 429 instead of the
+    refusal, so past the limit a guesser learns nothing. The view's work is done by then, and it
+    is only ever a refusal: nothing was recorded. What the limits never did is unchanged: a real
+    code is not refused because strangers filled its prefix."""
+
+    def decorator(view):
+        group = f"referendum.{action}"
+
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            response = view(request, *args, **kwargs)
+            if request.method == "POST" and response.status_code >= 400:
+                _refuse_over_value_or_prefix(request, action, group, value_key, prefix_key, rate, known)
+            return response
 
         return wrapped
 

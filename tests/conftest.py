@@ -51,13 +51,15 @@ def close_thread_connections():
 def _clear_cache():
     from django.core.cache import cache
 
-    from ballots import services
-    from referendum import redis_breaker
+    from ballots import queries, services
+    from referendum import filled_pages, redis_breaker
     from tallying import responses
 
     redis_breaker.reset()  # a Redis timeout in an earlier test must not leave this one without Redis
     cache.clear()
     services._poll_sealing.clear()  # this process's copy of each poll's current key
+    queries._definitions.clear()  # and of each poll's definition
+    filled_pages._rendered.clear()  # and of the pages filled in per request
     responses._local.clear()  # the per-process copies of cached responses
     # A request in another language leaves that language active in this thread (LocaleMiddleware
     # activates, nothing deactivates): each test starts in the default one.

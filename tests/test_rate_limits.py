@@ -149,6 +149,44 @@ def test_casting_is_limited_per_code_prefix_with_retry_after_in_the_users_langua
     assert response.status_code == 201
 
 
+def rate_limit_keys():
+    return caches["default"].client.get_client().keys("*:rl:*")
+
+
+@pytest.mark.django_db
+def test_an_accepted_ballot_is_not_counted_and_refusals_are(settings):
+    """An accepted cast uses its code up, so counting it protects nothing: it costs no Redis round
+    trip and leaves no key that dates a voter (API and both form steps). Refused attempts are
+    counted, and past the limit they get 429 instead of the refusal."""
+    import json
+    import re
+
+    from ballots.models import InboxBallot
+
+    settings.CAST_RATE_PER_CODE = f"2/{A_DAY}"
+    poll = make_poll()
+    option = poll.options.first()
+    form_code, api_code = make_codes(poll, 2)
+    client = browser()
+    choice = form_post(client, f"/polls/{poll.id}/", {"code": form_code, "option": option.id})
+    assert choice.status_code == 200
+    kept = dict(re.findall(r'name="(tracker|token)" value="([^"]*)"', choice.content.decode()))
+    receipt = form_post(client, f"/polls/{poll.id}/cast", {"code": form_code, "option": option.id, **kept})
+    assert receipt.status_code == 200 and kept["tracker"] in receipt.content.decode()
+
+    def api(code):
+        return Client().post(f"/api/v1/polls/{poll.id}/ballots", json.dumps({"code": code, "option": option.id}),
+                             content_type="application/json")
+
+    assert api(api_code).status_code == 201
+    assert rate_limit_keys() == []
+    assert InboxBallot.objects.filter(poll=poll).count() == 2
+    # The used code, hammered: two refusals say why, then the limit answers.
+    assert [api(api_code).status_code for _ in range(4)] == [409, 409, 429, 429]
+    assert len(rate_limit_keys()) == 2  # the value's bucket and the prefix's
+    assert InboxBallot.objects.filter(poll=poll).count() == 2
+
+
 @pytest.fixture
 def redis_down(settings):
     """The cache (and so every rate-limit counter) at a port where nothing listens."""
