@@ -115,6 +115,12 @@ def recovery_recipients():
     return sealed.parse_recipients(development_recovery_identity()[1])
 
 
+def is_recovery_identity(identity_text):
+    """True when the identity file holds the identity of one of the current recovery recipients."""
+    current = {str(recipient) for recipient in recovery_recipients()}
+    return any(str(identity.to_public()) in current for identity in sealed.parse_identities(identity_text))
+
+
 def development_recovery_identity():
     """(identity text, recipient) of the development recovery key in VAR_DIR (made once)."""
     path = Path(settings.VAR_DIR) / "recovery-identity.txt"

@@ -283,3 +283,26 @@ class EmailRegistration(models.Model):
 
     def __str__(self):
         return f"e-mail registration for poll {self.poll_id}"
+
+
+class PendingMail(models.Model):
+    """A registration mail not yet sent, sealed to the offline recovery key, so that a mail lost with
+    the task queue (Redis) can be queued again by `manage.py resend_registration_mails`.
+
+    `sealed` is an age file, encrypted to PUBLICATION_RECOVERY_RECIPIENTS only, of the mail request
+    (address as delivered, poll, language, link), padded to one length: the server cannot read it,
+    and its length says nothing about the address. Written in the transaction that records the
+    address's hash; deleted by the worker that sends the mail, in a transaction of its own, before
+    the code is issued (the delete is the claim: a second delivery finds nothing and sends nothing).
+    `queued_at` is the minute the mail was queued, no finer.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    poll = models.ForeignKey(Poll, on_delete=models.PROTECT, related_name="+")
+    sealed = models.BinaryField()
+    queued_at = models.DateTimeField()
+
+    # The database refuses a finer time (migration 0013: a CHECK on PostgreSQL).
+
+    def __str__(self):
+        return f"pending registration mail for poll {self.poll_id}"

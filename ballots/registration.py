@@ -2,10 +2,18 @@
 
 What the server keeps: HMAC-SHA256(CREDENTIAL_PEPPER, purpose ‖ poll ‖ normalized address) in
 EmailRegistration, to refuse the same address a second code for the same poll. What it does not
-keep: the address (it travels to the worker encrypted with Fernet, lives in memory while the mail
-is sent, and is never written to the database or a log), and any link from the address to its code.
-The hash row is written by the web request; the credential by the worker, in another transaction,
-after a random delay (so the order of credentials does not simply repeat the order of addresses).
+keep: the address in any form it can read (it travels to the worker encrypted with Fernet, lives in
+memory while the mail is sent, and is never written to a log), and any link from the address to
+its code. The hash row is written by the web request; the credential by the worker, in another
+transaction, after a random delay (so the order of credentials does not simply repeat the order of
+addresses).
+
+A first request also writes a PendingMail in the hash row's transaction: the mail request sealed to
+the offline recovery key, which the server cannot open. The worker deletes it (the claim) before it
+issues the code, so a mail lost with the task queue (Redis) is the pending row still there, and
+`manage.py resend_registration_mails --identity FILE` queues it again; a second delivery of one
+pending mail finds nothing to claim and sends nothing. docs/threat-model.md says what the claim
+leaves in the WAL.
 
 Whether an address had already asked is itself sensitive, so the web page answers the same either
 way: the first request gets a code by mail, a later one a polite mail saying a code was already sent.
@@ -21,19 +29,20 @@ import unicodedata
 
 import idna
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from publicsuffixlist import PublicSuffixList
 
 from referendum import health, metrics
 
-from . import encryption, mailboxes, services
+from . import encryption, keys, mailboxes, sealed, services
 from .errors import DomainNotAccepted, MalformedAddress, RegistrationClosed
-from .models import EmailRegistration, Poll
+from .models import EmailRegistration, PendingMail, Poll
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,13 @@ HASH_PURPOSE = b"referendum/email-registration/v1"
 # A queued mail older than this is not sent (the worker was down for days: the voter has moved on).
 TOKEN_TTL_SECONDS = 2 * 24 * 3600
 MAX_ADDRESS_LENGTH = 254
+# A sealed mail request's plaintext is padded to a multiple of this, so every pending row has one
+# length whatever the address (an address is at most 254 bytes, the link a host name and a path).
+SEALED_REQUEST_BLOCK = 1024
+# How long a delivered task without a pending row (an "already sent" notice) is remembered, so a
+# redelivery mails nothing twice (Redis redelivers unacknowledged tasks after its visibility
+# timeout, one hour).
+DELIVERED_MEMORY_SECONDS = 2 * 24 * 3600
 
 
 class MailUnavailable(Exception):
@@ -192,6 +208,29 @@ def _forget(poll_id, digest):
     EmailRegistration.objects.filter(poll_id=poll_id, address_hash=digest).delete()
 
 
+def seal_request(poll_id, address, vote_url, language):
+    """The mail request, padded and encrypted to the offline recovery recipients: an age file the
+    server cannot open (ballots.PendingMail)."""
+    request = json.dumps(
+        {"poll": poll_id, "address": delivery_address(address), "vote_url": vote_url, "language": language}
+    ).encode()
+    padded_length = -(-len(request) // SEALED_REQUEST_BLOCK) * SEALED_REQUEST_BLOCK
+    return sealed.recovery_copy(request.ljust(padded_length, b" "), keys.recovery_recipients())
+
+
+def claim(pending_id):
+    """Take a pending mail for sending: True for exactly one caller, however many deliveries of it
+    run, at once or later. One DELETE, in its own transaction."""
+    with transaction.atomic():
+        deleted, _by_model = PendingMail.objects.filter(pk=pending_id).delete()
+    return deleted == 1
+
+
+def _delay(busy=False):
+    delay = secrets.randbelow(settings.EMAIL_CODE_MAX_DELAY_SECONDS + 1)
+    return delay + settings.EMAIL_BUSY_DOMAIN_DELAY_SECONDS if busy else delay
+
+
 def request_code(poll, address, vote_url, language="en", busy=False):
     """Queue the mail for an address: a fresh code the first time, a polite "already sent" after.
 
@@ -200,39 +239,78 @@ def request_code(poll, address, vote_url, language="en", busy=False):
     `busy`: the address's domain went over its budget (the view counts it): the mail waits up to
     EMAIL_BUSY_DOMAIN_DELAY_SECONDS longer, which leaves an operator alerted by the metric time to
     deny the domain before its codes are issued (deliver() checks the domain again). Nobody is refused.
+    A first request's hash row and its PendingMail are written in one transaction, committed
+    before the task is queued (a worker must find the pending row it is to claim).
     Raises MalformedAddress, RegistrationClosed, or MailUnavailable (then nothing is recorded).
     """
-    from . import tasks
-
     if not accepts_registration(poll):
         raise RegistrationClosed()
     normalized = normalize_address(address)
     check_domain(normalized)
     digest = address_hash(poll.pk, normalized)
-    first = _record(poll.pk, digest)
-    token = mail_token(poll.pk, address, first, vote_url, language)
-    delay = secrets.randbelow(settings.EMAIL_CODE_MAX_DELAY_SECONDS + 1)
-    if busy:
-        delay += settings.EMAIL_BUSY_DOMAIN_DELAY_SECONDS
+    # Sealed before any SQL, first request or not: both cost the same, and no statement holds it.
+    request = seal_request(poll.pk, address, vote_url, language)
+    pending_id = None
+    with transaction.atomic():
+        first = _record(poll.pk, digest)
+        if first:
+            queued_at = timezone.now().replace(second=0, microsecond=0)
+            pending_id = PendingMail.objects.create(poll_id=poll.pk, sealed=request, queued_at=queued_at).pk
     try:
-        tasks.mail_registration.apply_async((token.decode("ascii"),), countdown=delay)
+        queue_mail(mail_token(poll.pk, address, first, vote_url, language, pending_id), _delay(busy))
     except Exception as error:
         log.warning("Could not queue a registration mail (%s); nothing was recorded.", type(error).__name__)
         if first:
-            _forget(poll.pk, digest)
+            with transaction.atomic():
+                PendingMail.objects.filter(pk=pending_id).delete()
+                _forget(poll.pk, digest)
         raise MailUnavailable() from None
     metrics.count_email_queued()
 
 
-def mail_token(poll_id, address, first, vote_url, language):
-    """What the worker gets: the request, encrypted (the address never rests in the queue in clear)."""
+def queue_mail(token, delay):
+    from . import tasks
+
+    tasks.mail_registration.apply_async((token.decode("ascii"),), countdown=delay)
+
+
+def mail_token(poll_id, address, first, vote_url, language, pending_id=None):
+    """What the worker gets: the request, encrypted (the address never rests in the queue in clear),
+    and the id of the pending row it is to claim (none for an "already sent" notice)."""
     return encryption.encrypt(
         encryption.EMAIL_ADDRESS,
         json.dumps(
             {"poll": poll_id, "address": delivery_address(address), "first": first, "vote_url": vote_url,
-             "language": language}
+             "language": language, "pending": str(pending_id) if pending_id else None}
         ).encode(),
     )
+
+
+def resend_pending(identity_text, queued_before):
+    """Queue again every pending mail queued before `queued_before`, opened with the offline
+    recovery identity (the text of an age identity file). Returns (queued, not opened): a pending
+    mail sealed to another recovery key is left as it is.
+
+    The same pending id goes with the mail, so a mail that was not lost after all, or one queued
+    again twice, is still sent once (claim). Nothing about the addresses is logged or returned.
+    """
+    identities = sealed.parse_identities(identity_text)
+    queued = unopened = 0
+    for pending_id, box in PendingMail.objects.filter(queued_at__lt=queued_before).values_list("id", "sealed"):
+        try:
+            request = json.loads(sealed.open_recovery_copy(box, identities))
+        except ValueError:
+            unopened += 1
+            continue
+        token = mail_token(request["poll"], request["address"], True, request["vote_url"], request["language"],
+                           pending_id)
+        try:
+            queue_mail(token, _delay())
+        except Exception as error:  # kombu and redis-py raise their own types
+            log.warning("Could not queue a registration mail again (%s).", type(error).__name__)
+            raise MailUnavailable() from None
+        queued += 1
+    return queued, unopened
 
 
 def _mail(kind, address, language, **context):
@@ -242,11 +320,21 @@ def _mail(kind, address, language, **context):
     send_mail(subject, body, None, [address])
 
 
-def deliver(token):
-    """In the worker: decrypt the request, issue the code (own transaction) and mail it.
+def _first_delivery(delivery_id):
+    """True unless this delivery id was seen before (an unacknowledged task Redis redelivered)."""
+    return cache.add(f"registration-mail:{delivery_id}", 1, timeout=DELIVERED_MEMORY_SECONDS) is not False
 
-    If the mail cannot be sent, the code is withdrawn and the address forgotten, so the voter can
-    simply ask again. Nothing about the address, the code or the mail server's answer is logged.
+
+def deliver(token, delivery_id):
+    """In the worker: decrypt the request, claim its pending row, issue the code (own transaction)
+    and mail it.
+
+    At most one code per pending mail, whatever the queue does: a delivery that cannot claim the
+    pending row (another delivery of it took it) does nothing. A notice without a pending row (and a
+    task queued before pending rows existed) is sent once per `delivery_id` (the task's id, remembered
+    in the cache: better, if a worker dies mid-task, one voter without a notice than two). If the mail
+    cannot be sent, the code is withdrawn and the address forgotten, so the voter can simply ask
+    again. Nothing about the address, the code or the mail server's answer is logged.
     """
     try:
         payload = json.loads(
@@ -259,6 +347,12 @@ def deliver(token):
     address, language = payload["address"], payload["language"]
     context = {"poll": poll, "vote_url": payload["vote_url"]}
     if poll is None:
+        return
+    pending_id = payload.get("pending") if payload["first"] else None
+    if pending_id is None:
+        if not _first_delivery(delivery_id):
+            return
+    elif not claim(pending_id):
         return
     if not payload["first"]:
         _send_or_log("already", address, language, context)

@@ -71,16 +71,16 @@ def parse_recipients(text):
     return recipients
 
 
-def recovery_copy(private_key, recipients):
-    """The private key encrypted to the offline recovery recipients (an age file, bytes)."""
+def recovery_copy(data, recipients):
+    """Bytes (a private key, a sealed mail request) encrypted to the offline recovery recipients:
+    an age file, which only the recovery identity opens."""
     if not recipients:
         raise ValueError("no recovery recipient")
-    return pyrage.encrypt(bytes(private_key), recipients)
+    return pyrage.encrypt(bytes(data), recipients)
 
 
-def recover_private_key(copy, identity_text, public_key):
-    """Open a recovery copy with an age identity file's text (lines AGE-SECRET-KEY-1…); the key
-    it holds must be the private half of `public_key`."""
+def parse_identities(identity_text):
+    """The age identities in an identity file's text (lines AGE-SECRET-KEY-1…)."""
     identities = [
         pyrage.x25519.Identity.from_str(line.strip())
         for line in identity_text.splitlines()
@@ -88,10 +88,21 @@ def recover_private_key(copy, identity_text, public_key):
     ]
     if not identities:
         raise ValueError("the identity file holds no age identity (AGE-SECRET-KEY-1…)")
+    return identities
+
+
+def open_recovery_copy(copy, identities):
+    """The bytes of a recovery copy, opened with parsed identities; ValueError if they do not open it."""
     try:
-        private = pyrage.decrypt(bytes(copy), identities)
+        return pyrage.decrypt(bytes(copy), identities)
     except pyrage.DecryptError:
         raise ValueError("this identity does not open the recovery copy") from None
+
+
+def recover_private_key(copy, identity_text, public_key):
+    """Open a recovery copy with an age identity file's text (lines AGE-SECRET-KEY-1…); the key
+    it holds must be the private half of `public_key`."""
+    private = open_recovery_copy(copy, parse_identities(identity_text))
     if len(private) != KEY_LENGTH or bytes(nacl.public.PrivateKey(private).public_key) != bytes(public_key):
         raise ValueError("the recovery copy does not hold this publication key")
     return private

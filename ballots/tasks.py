@@ -1,13 +1,8 @@
 """Celery tasks of the ballots app: thin wrappers over services, each safe to run twice."""
 
 from celery import shared_task
-from django.core.cache import cache
 
 from . import registration, services
-
-# How long a delivered registration task is remembered, so a redelivery mails nothing twice
-# (Redis redelivers unacknowledged tasks after its visibility timeout, one hour).
-DELIVERED_MEMORY_SECONDS = 2 * 24 * 3600
 
 
 @shared_task(name="ballots.fill_batch", ignore_result=True)
@@ -20,10 +15,8 @@ def fill_batch(batch_id):
 def mail_registration(self, token):
     """Mail a fresh code (or the polite "already sent") to the encrypted address in `token`.
 
-    A redelivered task finds its id remembered in the cache and does nothing: better, in the rare
-    case of a worker dying mid-task, one voter without a mail than one address with two codes.
-    Returns nothing, so the worker's log line holds nothing either.
+    A code is sent once per pending mail, however often it is delivered or queued again (the
+    worker claims the pending row first); a redelivered "already sent" notice is recognised by its
+    task id (registration.deliver). Returns nothing, so the worker's log line holds nothing either.
     """
-    if cache.add(f"registration-mail:{self.request.id}", 1, timeout=DELIVERED_MEMORY_SECONDS) is False:
-        return
-    registration.deliver(token)
+    registration.deliver(token, self.request.id)

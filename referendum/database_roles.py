@@ -34,6 +34,11 @@ APP_OWNED_TABLES = ("ballots_inboxballot",)
 # head or sign in a snapshot. The sealer role is a member of the app role (everything the app
 # may do, the inbox it owns included) and alone may write these.
 SEALER_TABLES = ("tallying_ledgerentry", "tallying_snapshot", "tallying_optioncount", "tallying_pollhead")
+# Written by the web app, read and deleted by the workers, never changed (ballots.PendingMail:
+# registration mails sealed to the offline key). Nobody may UPDATE them. With a sealer role the web
+# role may INSERT and DELETE (a request whose mail could not be queued takes its row back) and read
+# only the id its DELETE names; the workers' role alone reads the rows (to send or resend them).
+WORKER_READ_TABLES = ("ballots_pendingmail",)
 
 
 def _existing_tables(cursor, names):
@@ -56,7 +61,8 @@ def _require_role(cursor, setting, name):
 
 def grant_sealer_privileges(cursor, app_role, sealer_role):
     """The sealer role: the app role's rights, and alone INSERT/UPDATE on SEALER_TABLES (minus
-    UPDATE on the append-only ones); the app role keeps SELECT on them."""
+    UPDATE on the append-only ones); the app role keeps SELECT on them. The sealer role alone reads
+    WORKER_READ_TABLES."""
     _require_role(cursor, "DATABASE_SEALER_ROLE", sealer_role)
     app, sealer = sql.Identifier(app_role), sql.Identifier(sealer_role)
     cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [sealer_role, app_role])
@@ -70,6 +76,11 @@ def grant_sealer_privileges(cursor, app_role, sealer_role):
         cursor.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(name, app))
         rights = "INSERT" if table in APPEND_ONLY_TABLES else "INSERT, UPDATE"
         cursor.execute(sql.SQL("GRANT SELECT, " + rights + " ON {} TO {}").format(name, sealer))
+    for table in _existing_tables(cursor, WORKER_READ_TABLES):
+        name = sql.Identifier(table)
+        cursor.execute(sql.SQL("REVOKE SELECT ON {} FROM {}").format(name, app))
+        cursor.execute(sql.SQL("GRANT SELECT (id) ON {} TO {}").format(name, app))
+        cursor.execute(sql.SQL("GRANT SELECT, DELETE ON {} TO {}").format(name, sealer))
     cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(sealer))
 
 
@@ -95,6 +106,10 @@ def grant_app_privileges(cursor, app_role, sealer_role=None):
             sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {role}").format(
                 table=sql.Identifier(table), role=role
             )
+        )
+    for table in _existing_tables(cursor, WORKER_READ_TABLES):
+        cursor.execute(
+            sql.SQL("REVOKE UPDATE, TRUNCATE ON {table} FROM {role}").format(table=sql.Identifier(table), role=role)
         )
     for table in _existing_tables(cursor, APP_OWNED_TABLES):
         # PostgreSQL lets a table change owner only to a role with CREATE on its schema: grant it

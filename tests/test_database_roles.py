@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from ballots.keys import ensure_current_key
 from referendum.ensure_db import ensure
 from tests.factories import make_poll
-from tests.workers import app_database_url
+from tests.workers import app_database_url, sealer_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 APPEND_ONLY = ["ballots_auditentry", "tallying_ledgerentry", "tallying_snapshot"]
@@ -168,3 +168,29 @@ def test_production_path_owner_migrates_app_role_runs(tmp_path):
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_mails_are_written_by_the_web_role_and_read_only_by_the_workers():
+    """The web role inserts a pending registration mail and may take its own back by id; only the
+    workers' role reads them (to send or resend); nobody changes one."""
+    if not settings.DATABASE_SEALER_ROLE:
+        pytest.skip("no sealer role in this run: the app role is also the workers' role")
+    poll = make_poll()
+    row = [uuid.uuid4(), poll.id, os.urandom(1100)]
+    insert = "INSERT INTO ballots_pendingmail (id, poll_id, sealed, queued_at) VALUES (%s, %s, %s, date_trunc('minute', now()))"
+    with psycopg.connect(app_database_url(), autocommit=True) as web:
+        web.execute(insert, row)
+        assert refused(web, "SELECT sealed, queued_at FROM ballots_pendingmail")
+        assert refused(web, "UPDATE ballots_pendingmail SET sealed = sealed")
+        assert refused(web, "TRUNCATE ballots_pendingmail")
+        assert web.execute("DELETE FROM ballots_pendingmail WHERE id = %s", [row[0]]).rowcount == 1
+        web.execute(insert, row)
+    with psycopg.connect(sealer_database_url(), autocommit=True) as worker:
+        assert worker.execute("SELECT sealed FROM ballots_pendingmail").fetchone()[0] == row[2]
+        assert refused(worker, "UPDATE ballots_pendingmail SET sealed = sealed")
+        assert worker.execute("DELETE FROM ballots_pendingmail WHERE id = %s", [row[0]]).rowcount == 1
+    with connection.cursor() as cursor:  # a time finer than the minute is refused, whoever writes it
+        with pytest.raises(IntegrityError), transaction.atomic():
+            cursor.execute(insert.replace("date_trunc('minute', now())", "date_trunc('minute', now()) + interval '1 s'"),
+                           row)

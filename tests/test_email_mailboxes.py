@@ -163,9 +163,9 @@ def test_a_domain_denied_while_its_mails_wait_gets_no_code(eager_mail, poll):
     EmailRegistration.objects.create(poll=poll, address_hash=digest)  # what request_code recorded
     token = registration.mail_token(poll.id, address, True, "https://vote.example/", "en").decode("ascii")
     eager_mail.EMAIL_DOMAINS_DENIED = ["busy.example"]
-    registration.deliver(token)
+    registration.deliver(token, "first-task")
     assert mail.outbox == [] and not EmailRegistration.objects.filter(address_hash=digest).exists()
     eager_mail.EMAIL_DOMAINS_DENIED = []
     EmailRegistration.objects.create(poll=poll, address_hash=digest)
-    registration.deliver(token)
+    registration.deliver(token, "second-task")
     assert len(codes_mailed()) == 1

@@ -60,6 +60,18 @@ print(json.dumps({"poll": poll.id, "options": [o.id for o in poll.options.all()]
 """
 
 
+def migrated_database(cluster, **env):
+    """Database `referendum` on the cluster, migrated by its owner, with the app and sealer roles;
+    returns the owner's environment for manage.py."""
+    with cluster.connect() as admin:
+        admin.execute("CREATE ROLE referendum_app LOGIN")
+        admin.execute("CREATE ROLE referendum_sealer LOGIN IN ROLE referendum_app")
+        admin.execute("CREATE DATABASE referendum")
+    owner = child_env(DATABASE_URL=cluster.url(database="referendum"), DATABASE_APP_ROLE="referendum_app", **env)
+    manage(owner, "migrate", "--no-input", "-v0")
+    return owner
+
+
 def cast(base, poll, code, option):
     request = urllib.request.Request(
         f"{base}/api/v1/polls/{poll}/ballots", data=json.dumps({"code": code, "option": option}).encode(),
@@ -118,13 +130,7 @@ class ActivitySampler(threading.Thread):
 
 def test_a_seized_server_names_no_voter(tmp_path):
     with private_postgres(archive=True) as cluster, private_redis(tmp_path) as (redis_url, _restart):
-        with cluster.connect() as admin:
-            admin.execute("CREATE ROLE referendum_app LOGIN")
-            admin.execute("CREATE ROLE referendum_sealer LOGIN IN ROLE referendum_app")
-            admin.execute("CREATE DATABASE referendum")
-        env = child_env(DATABASE_URL=cluster.url(database="referendum"), DATABASE_APP_ROLE="referendum_app",
-                        REDIS_URL=redis_url, PUBLICATION_KEY_STORE_URL=redis_url)
-        manage(env, "migrate", "--no-input", "-v0")
+        env = migrated_database(cluster, REDIS_URL=redis_url, PUBLICATION_KEY_STORE_URL=redis_url)
         world = json.loads(manage(env, "shell", "-c", SETUP.replace("CODES", str(3 * BALLOTS_PER_ANSWER))).strip().splitlines()[-1])
         poll, options, voting_codes = world["poll"], world["options"], world["codes"]
         with cluster.connect("referendum") as conn:  # the casts start in a WAL segment of their own
