@@ -1,4 +1,5 @@
 import json
+from functools import wraps
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -30,6 +31,26 @@ def method_not_allowed(request, allowed):
         _("This address only accepts a submitted form. Nothing was recorded."),
         headers={"Allow": allowed},
     )
+
+
+def _outcome(request, outcome):
+    """What became of this casting attempt, counted by counted_outcome once the limits agree."""
+    request.cast_outcome = outcome
+
+
+def counted_outcome(view):
+    """Count the attempt's outcome (referendum_cast_outcomes_total) as its answer leaves: an
+    attempt the limits turn into 429 after the view refused it (limits.limit_refusals) counts only
+    as rate-limited."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if getattr(request, "cast_outcome", None):
+            metrics.count_cast(request.cast_outcome)
+        return response
+
+    return wrapped
 
 
 def _poll_not_found(request):
@@ -111,6 +132,7 @@ def _remember_language(response, language):
 
 
 @never_cache
+@counted_outcome
 @limits.limit_refusals("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
                        limits.code_known)
 @limits.backstop("cast")
@@ -146,7 +168,7 @@ def _vote_step(request, poll):
     try:
         code = normalized_code(form.cleaned_data["code"])
     except BallotError as error:
-        metrics.count_cast(error.code)
+        _outcome(request, error.code)
         return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
     tracker = tracker or _kept_tracker(request, poll, code)
     if request.POST.get("step") == "change":
@@ -154,7 +176,7 @@ def _vote_step(request, poll):
     try:
         checked = services.check_ballot(poll.id, code, form.cleaned_data["option"], poll=poll)
     except CodeAlreadyUsed as error:
-        metrics.count_cast(error.code)
+        _outcome(request, error.code)
         if tracker:
             # This page's form sent again after the ballot was cast: Back from the receipt lands
             # here (the browser sends the step's form again). The tracker it carries is the one
@@ -162,7 +184,7 @@ def _vote_step(request, poll):
             return _receipt_page(request, poll, tracker, again="back")
         return _fresh_vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
-        metrics.count_cast(error.code)  # a refusal at the check step (a guessing bot stops here)
+        _outcome(request, error.code)  # a refusal at the check step (a guessing bot stops here)
         error = _naming_the_region(error, code)
         return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
     return _confirm_page(request, poll, checked.option, code, tracker)
@@ -180,6 +202,7 @@ def _confirm_page(request, poll, option, code, tracker=None):
 
 
 @never_cache
+@counted_outcome
 @limits.limit_refusals("cast", limits.code_key, limits.code_prefix_key, limits.setting("CAST_RATE_PER_CODE"),
                        limits.code_known)
 @limits.backstop("cast")
@@ -192,7 +215,7 @@ def cast(request, poll_id):
         return _poll_not_found(request)
     form = BallotForm(poll, request.POST)
     if not form.is_valid():
-        metrics.count_cast("invalid_form")
+        _outcome(request, "invalid_form")
         return _fresh_vote_page(request, poll, form, status=400)
     confirmed = None
     try:
@@ -200,18 +223,18 @@ def cast(request, poll_id):
         confirmed = _kept_tracker(request, poll, code, bound_only=True)
         tracker = services.cast_ballot(poll.id, code, form.cleaned_data["option"], tracker=confirmed)
     except CodeAlreadyUsed as error:
-        metrics.count_cast(error.code)
+        _outcome(request, error.code)
         if confirmed:
             # The same ballot again (a double tap, a reload, Back then Confirm, a retry after a lost
             # answer): the code was used, most likely by this very form. Its tracker is the receipt.
             return _receipt_page(request, poll, confirmed, again="confirm")
         return _fresh_vote_page(request, poll, form, error=error, status=error.status)
     except BallotError as error:
-        metrics.count_cast(error.code)
+        _outcome(request, error.code)
         if isinstance(error, CodeForOtherPoll):
             error = _naming_the_region(error, code)
         return _fresh_vote_page(request, poll, form, error=error, status=error.status)
-    metrics.count_cast("accepted")
+    _outcome(request, "accepted")
     return _receipt_page(request, poll, tracker)
 
 
@@ -238,6 +261,7 @@ def json_response(data, status=200):
 
 @csrf_exempt  # No cookie grants anything here: the code in the body is the credential.
 @never_cache
+@counted_outcome
 @limits.limit_refusals("cast", limits.json_code_key, limits.json_code_prefix_key,
                        limits.setting("CAST_RATE_PER_CODE"), limits.json_code_known)
 @limits.backstop("cast")
@@ -245,7 +269,7 @@ def api_cast(request, poll_id):
     """POST {"code": "...", "option": id} → 201 {"tracker": "..."}; refusals → 4xx {"error", "message"}."""
     response = _api_cast(request, poll_id)
     if request.method == "POST":
-        metrics.count_cast("accepted" if response.status_code == 201 else json.loads(response.content)["error"])
+        _outcome(request, "accepted" if response.status_code == 201 else json.loads(response.content)["error"])
     return response
 
 

@@ -35,9 +35,9 @@ APP_OWNED_TABLES = ("ballots_inboxballot",)
 # may do, the inbox it owns included) and alone may write these.
 SEALER_TABLES = ("tallying_ledgerentry", "tallying_snapshot", "tallying_optioncount", "tallying_pollhead")
 # Written by the web app, read and deleted by the workers, never changed (ballots.PendingMail:
-# registration mails sealed to the offline key). Nobody may UPDATE them. With a sealer role the web
-# role may INSERT and DELETE (a request whose mail could not be queued takes its row back) and read
-# only the id its DELETE names; the workers' role alone reads the rows (to send or resend them).
+# registration mails sealed to the offline key). Nobody may UPDATE or TRUNCATE them. The web role
+# keeps SELECT: backups run as it (pg_dump must lock and read every table), and what it would read
+# is sealed to a key no server holds.
 WORKER_READ_TABLES = ("ballots_pendingmail",)
 
 
@@ -61,8 +61,8 @@ def _require_role(cursor, setting, name):
 
 def grant_sealer_privileges(cursor, app_role, sealer_role):
     """The sealer role: the app role's rights, and alone INSERT/UPDATE on SEALER_TABLES (minus
-    UPDATE on the append-only ones); the app role keeps SELECT on them. The sealer role alone reads
-    WORKER_READ_TABLES."""
+    UPDATE on the append-only ones); the app role keeps SELECT on them. The sealer role may read and
+    delete WORKER_READ_TABLES."""
     _require_role(cursor, "DATABASE_SEALER_ROLE", sealer_role)
     app, sealer = sql.Identifier(app_role), sql.Identifier(sealer_role)
     cursor.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", [sealer_role, app_role])
@@ -77,10 +77,7 @@ def grant_sealer_privileges(cursor, app_role, sealer_role):
         rights = "INSERT" if table in APPEND_ONLY_TABLES else "INSERT, UPDATE"
         cursor.execute(sql.SQL("GRANT SELECT, " + rights + " ON {} TO {}").format(name, sealer))
     for table in _existing_tables(cursor, WORKER_READ_TABLES):
-        name = sql.Identifier(table)
-        cursor.execute(sql.SQL("REVOKE SELECT ON {} FROM {}").format(name, app))
-        cursor.execute(sql.SQL("GRANT SELECT (id) ON {} TO {}").format(name, app))
-        cursor.execute(sql.SQL("GRANT SELECT, DELETE ON {} TO {}").format(name, sealer))
+        cursor.execute(sql.SQL("GRANT SELECT, DELETE ON {} TO {}").format(sql.Identifier(table), sealer))
     cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(sealer))
 
 
