@@ -156,7 +156,7 @@ def check_ballot(poll_id, code, option_id, poll=None):
         return CheckedBallot(poll=poll or Poll.objects.select_related("region").get(pk=poll_id), option=option)
     # The answer is checked here, as the cast checks it: it never reaches the database.
     option_ids = (_poll_sealing.get(poll_id) or _read_poll_sealing(poll_id))[3]
-    row = _execute_bound(_CHECK, {"poll": poll_id, "code_hash": code_hash})
+    row = _execute_bound(_CHECK, {"poll": poll_id, "code_hash": code_hash}, repeatable=True)
     _check_accepting(row[:3] if row else None)
     if option_id not in option_ids:
         raise BadOption()
@@ -188,10 +188,13 @@ def cast_ballot(poll_id, code, option_id, tracker=None):
     poll_id = _poll_id(poll_id)
     code_hash = codes.hash_code(_normalized_code(code))
     option_id = _option_id(option_id)
+    given_tracker = tracker is not None
     tracker = tracker or codes.new_tracker()
     tracker_hash = codes.hash_tracker(codes.normalize_tracker(tracker))
     if connection.vendor == "postgresql":
-        _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash)
+        # With the tracker the voter was shown, a cast may be sent again: if the first one was
+        # committed, the second finds the code used and the caller shows that tracker as the receipt.
+        _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash, repeatable=given_tracker)
         return tracker
     with transaction.atomic():
         # Embedded mode (SQLite): one writer at a time, so no close can interleave.
@@ -266,7 +269,7 @@ SELECT p.state, p.started, p.not_ended, coalesce(p.key_ok, false), (SELECT count
 CAST_KEY_ATTEMPTS = 4
 
 
-def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
+def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash, repeatable=False):
     """cast_ballot on PostgreSQL: one statement, so one round trip and its own transaction (the
     bare transaction takes five: BEGIN, lock, insert, mark used, COMMIT), with every check kept.
 
@@ -291,7 +294,7 @@ def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
             sealed_ballot, key_id = bytes(sealed.SEALED_LENGTH), -1  # refused below, or a key is made
         else:
             sealed_ballot = sealed.seal(public_key, poll_id, option_id if option_ok else 0, tracker_hash)
-        row = _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok)
+        row = _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok, repeatable)
         _check_accepting(row[:3] if row else None)
         if not option_ok:
             raise BadOption()
@@ -307,11 +310,11 @@ def _cast_in_one_statement(poll_id, code_hash, option_id, tracker_hash):
         raise CodeAlreadyUsed()  # not reached unless the row changed in between: it is used now
 
 
-def _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok):
+def _execute_cast(poll_id, code_hash, key_id, sealed_ballot, option_ok, repeatable=False):
     return _execute_bound(_CAST, {
         "accepting": [str(state) for state in Poll.ACCEPTING], "poll": poll_id, "code_hash": code_hash,
         "id": uuid.uuid4(), "key": key_id, "sealed": sealed_ballot, "option_ok": option_ok,
-    })
+    }, repeatable)
 
 
 # What check_ballot reads: the poll's window and the credential, in one statement.
@@ -323,16 +326,39 @@ LEFT JOIN ballots_codebatch b ON b.id = c.batch_id WHERE p.id = %(poll)s
 """
 
 
-def _execute_bound(sql, params):
+def _execute_bound(sql, params, repeatable=False):
     """Run a statement of a ballot's (_CAST, _CHECK) with server-side parameter binding: the values
     travel apart from the statement's text, which is all pg_stat_activity and the server's error
     log show. (Django's own cursors bind on the client, writing the values into the text.)
     Prepared once per connection: each call then sends only Bind and Execute. Errors are Django's,
-    and the statement is in Django's query log when it keeps one (tests count queries)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    and the statement is in Django's query log when it keeps one (tests count queries).
 
+    A `repeatable` statement is its own health check: instead of Django's SELECT 1 before a
+    request's first statement (a round trip), it runs at once, and if the connection turns out
+    broken (the server restarted, or failed over) it is sent again on a new one. Repeatable: the
+    check (a read), and a cast with the tracker the voter was shown (sent twice, it is recorded
+    once and answered with that tracker). Any other statement is never sent twice."""
+    from django.db import InterfaceError, OperationalError
+
+    if (repeatable and connection.connection is not None and not connection.health_check_done
+            and not connection.in_atomic_block):
+        try:
+            row = _run_bound(sql, params)
+        except (OperationalError, InterfaceError):
+            if connection.is_usable():
+                raise  # the statement failed, not the connection (a statement timeout)
+            connection.close()
+        else:
+            connection.health_check_done = True
+            return row
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    return _run_bound(sql, params)
+
+
+def _run_bound(sql, params):
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
     started = time.monotonic()
     with connection.wrap_database_errors, ServerBindingCursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)

@@ -1,8 +1,8 @@
 -- wrk script: the HTML form path a voter's browser takes, two POSTs per ballot with the CSRF
 -- cookie and token: the choice (answered by the confirmation page), then the confirmation
 -- (answered by the receipt). A confirmation is sent only for a code whose confirmation page has
--- come back (its code and answer are read from that page's hidden fields), so no cast overtakes
--- its own confirmation step.
+-- come back (its code, answer, tracker and token are read from that page's hidden fields, as a
+-- browser sends them), so no cast overtakes its own confirmation step.
 -- usage: wrk ... -s bench/form.lua BASE_URL -- CODES_FILE OPTION_VALUE THREADS POLL_ID CSRF_COOKIE CSRF_TOKEN
 local counter = 0
 
@@ -37,7 +37,8 @@ function request()
   local ready = table.remove(confirmed)
   if ready then
     return wrk.format(nil, "/polls/" .. poll .. "/cast",
-      nil, "csrfmiddlewaretoken=" .. token .. "&code=" .. urlencode(ready.code) .. "&option=" .. ready.option)
+      nil, "csrfmiddlewaretoken=" .. token .. "&code=" .. urlencode(ready.code) .. "&option=" .. ready.option
+        .. "&tracker=" .. urlencode(ready.tracker) .. "&token=" .. urlencode(ready.token))
   end
   local code = codes[next_code] or "0000-0000-0000-0000-0000"
   next_code = next_code + 1
@@ -49,8 +50,11 @@ function response(status, headers, body)
   if status == 200 then
     local code = body:match('name="code" value="([^"]+)"')
     local chosen = body:match('name="option" value="([^"]+)"')
-    if code and chosen and body:find('action="/polls/' .. poll .. '/cast"', 1, true) then
-      table.insert(confirmed, {code = code, option = chosen})
+    local tracker = body:match('name="tracker" value="([^"]+)"')
+    local receipt_token = body:match('name="token" value="([^"]+)"')
+    if code and chosen and tracker and receipt_token
+        and body:find('action="/polls/' .. poll .. '/cast"', 1, true) then
+      table.insert(confirmed, {code = code, option = chosen, tracker = tracker, token = receipt_token})
     end
   end
 end
