@@ -155,26 +155,30 @@ def vote(request, poll_id):
     return _remember_language(_vote_step(request, poll), language)
 
 
-def _fresh_vote_page(request, poll, form, **kwargs):
-    """The ballot form again (a refusal, or "Go back and change"), with the poll as it is now."""
-    return _vote_page(request, queries.public_poll(poll.id) or poll, form, **kwargs)
+def _fresh_vote_page(request, poll, **kwargs):
+    """The ballot form again, as posted (a refusal, or "Go back and change"), with the poll as it
+    is now."""
+    poll = queries.public_poll(poll.id) or poll
+    form = BallotForm(poll, request.POST)
+    form.is_valid()
+    return _vote_page(request, poll, form, **kwargs)
 
 
 def _vote_step(request, poll):
-    form = BallotForm(poll, request.POST)
+    cleaned = BallotForm.cleaned(poll, request.POST)
     tracker = _kept_tracker(request, poll)
-    if not form.is_valid():
-        return _fresh_vote_page(request, poll, form, status=400, tracker=tracker)
+    if cleaned is None:
+        return _fresh_vote_page(request, poll, status=400, tracker=tracker)
     try:
-        code = normalized_code(form.cleaned_data["code"])
+        code = normalized_code(cleaned["code"])
     except BallotError as error:
         _outcome(request, error.code)
-        return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+        return _fresh_vote_page(request, poll, error=error, status=error.status, tracker=tracker)
     tracker = tracker or _kept_tracker(request, poll, code)
     if request.POST.get("step") == "change":
-        return _fresh_vote_page(request, poll, form, tracker=tracker)
+        return _fresh_vote_page(request, poll, tracker=tracker)
     try:
-        checked = services.check_ballot(poll.id, code, form.cleaned_data["option"], poll=poll)
+        checked = services.check_ballot(poll.id, code, cleaned["option"], poll=poll)
     except CodeAlreadyUsed as error:
         _outcome(request, error.code)
         if tracker:
@@ -182,11 +186,11 @@ def _vote_step(request, poll):
             # here (the browser sends the step's form again). The tracker it carries is the one
             # the confirmation step showed.
             return _receipt_page(request, poll, tracker, again="back")
-        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, error=error, status=error.status)
     except BallotError as error:
         _outcome(request, error.code)  # a refusal at the check step (a guessing bot stops here)
         error = _naming_the_region(error, code)
-        return _fresh_vote_page(request, poll, form, error=error, status=error.status, tracker=tracker)
+        return _fresh_vote_page(request, poll, error=error, status=error.status, tracker=tracker)
     return _confirm_page(request, poll, checked.option, code, tracker)
 
 
@@ -213,27 +217,27 @@ def cast(request, poll_id):
     poll = queries.remembered_poll(poll_id)  # the cast's statement says whether it accepts
     if poll is None:
         return _poll_not_found(request)
-    form = BallotForm(poll, request.POST)
-    if not form.is_valid():
+    cleaned = BallotForm.cleaned(poll, request.POST)
+    if cleaned is None:
         _outcome(request, "invalid_form")
-        return _fresh_vote_page(request, poll, form, status=400)
+        return _fresh_vote_page(request, poll, status=400)
     confirmed = None
     try:
-        code = normalized_code(form.cleaned_data["code"])
+        code = normalized_code(cleaned["code"])
         confirmed = _kept_tracker(request, poll, code, bound_only=True)
-        tracker = services.cast_ballot(poll.id, code, form.cleaned_data["option"], tracker=confirmed)
+        tracker = services.cast_ballot(poll.id, code, cleaned["option"], tracker=confirmed)
     except CodeAlreadyUsed as error:
         _outcome(request, error.code)
         if confirmed:
             # The same ballot again (a double tap, a reload, Back then Confirm, a retry after a lost
             # answer): the code was used, most likely by this very form. Its tracker is the receipt.
             return _receipt_page(request, poll, confirmed, again="confirm")
-        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, error=error, status=error.status)
     except BallotError as error:
         _outcome(request, error.code)
         if isinstance(error, CodeForOtherPoll):
             error = _naming_the_region(error, code)
-        return _fresh_vote_page(request, poll, form, error=error, status=error.status)
+        return _fresh_vote_page(request, poll, error=error, status=error.status)
     _outcome(request, "accepted")
     return _receipt_page(request, poll, tracker)
 
