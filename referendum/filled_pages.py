@@ -28,7 +28,7 @@ from .context_processors import page_url
 
 # Random per process, so no value a client sends can spell a marker the page will replace.
 _MARK = secrets.token_hex(8)
-# (template, language, key, group counts) → the page with markers; a few entries per poll.
+# (template, language, view, key, group counts) → the page with markers; a few entries per poll.
 _rendered = {}
 
 
@@ -54,7 +54,7 @@ class _MarkedRequest:
 
 def render_filled(request, template_name, context, key, values, grouped=()):
     """What render(request, template_name, {**context, **values}) returns, rendered once per
-    (template, language, `key`).
+    (template, language, view, `key`): the view names the page's link preview.
 
     `context` holds what `key` determines (with the language); `values` (name → text) what this
     request shows; names in `grouped` are values written "ABCD-EFGH-…" that templates also show
@@ -64,7 +64,8 @@ def render_filled(request, template_name, context, key, values, grouped=()):
     if url is None:  # a Host we do not serve: the page leaves its address out (never the case here)
         return render(request, template_name, {**context, **values})
     groups = {name: values[name].split("-") for name in grouped}
-    memo_key = (template_name, get_language(), key, tuple(len(parts) for parts in groups.values()))
+    view = request.resolver_match.url_name if request.resolver_match else None  # the link preview's
+    memo_key = (template_name, get_language(), view, key, tuple(len(parts) for parts in groups.values()))
     page = _rendered.get(memo_key)
     if page is None:
         marked = {name: _marker(name) for name in values}
